@@ -1,0 +1,161 @@
+"""The embedded AWS: a moto server in this process, or an endpoint given from outside.
+
+Handlers reach it with real boto3 clients over HTTP, exactly as they would reach AWS, so nothing
+on their path is mocked. moto keeps its state in module globals, so every server started in one
+process shares one account; :meth:`EmbeddedAws.stop` resets that state so the next stack started
+in the same process (tests) begins empty.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.model import ACCOUNT_ID, REGION, FunctionSpec
+
+__all__ = ["FAKE_ACCESS_KEY", "FAKE_SECRET_KEY", "EmbeddedAws", "lambda_env"]
+
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"
+
+# botocore >= 1.44.4 sends DynamoDB (Streams) calls to an account-id endpoint moto does not route;
+# "disabled" keeps every request on the one endpoint we give.
+_CONFIG = Config(
+    account_id_endpoint_mode="disabled",
+    retries={"max_attempts": 3, "mode": "standard"},
+    max_pool_connections=64,
+)
+
+
+class EmbeddedAws:
+    """Where the stack's AWS lives.
+
+    ``EmbeddedAws()`` starts a moto server on a free 127.0.0.1 port.
+    ``EmbeddedAws(endpoint_url=...)`` uses another endpoint (a long-running moto server) and
+    ``EmbeddedAws(real=True, region=...)`` uses real AWS with the caller's credentials; neither
+    starts anything.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region: str = REGION,
+        real: bool = False,
+        account_id: str = ACCOUNT_ID,
+    ) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.real = real
+        self._server: Any = None
+        self._started = False
+        self.endpoint_url: str | None = endpoint_url
+        if real and endpoint_url:
+            raise ValueError("an endpoint URL and real AWS exclude each other")
+
+    @property
+    def embedded(self) -> bool:
+        """True when this object runs the moto server itself."""
+        return self._server is not None
+
+    def start(self) -> EmbeddedAws:
+        if self._started:
+            return self
+        if not self.real and self.endpoint_url is None:
+            # Imported here: moto's server pulls in Flask and every backend, which a stack
+            # pointed at real AWS or an external endpoint never needs.
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+            self._server = server
+            self.endpoint_url = f"http://{host}:{port}"
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.reset()
+            self._server.stop()
+            self._server = None
+            self.endpoint_url = None
+        self._started = False
+
+    def reset(self) -> None:
+        """Empty every moto backend (only for a moto endpoint)."""
+        if self.real or self.endpoint_url is None:
+            return
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service`` on this endpoint (fake credentials unless real AWS)."""
+        if self.real:
+            return boto3.session.Session(region_name=self.region).client(
+                service, config=_CONFIG, **kwargs
+            )
+        if self.endpoint_url is None:
+            raise RuntimeError("EmbeddedAws.start() has not been called")
+        return boto3.session.Session(
+            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_secret_access_key=FAKE_SECRET_KEY,
+            region_name=self.region,
+        ).client(service, endpoint_url=self.endpoint_url, config=_CONFIG, **kwargs)
+
+    def environment(self) -> dict[str, str]:
+        """What every worker needs so that its own boto3 reaches this AWS and nothing else."""
+        env = {
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            # The machine's ~/.aws files must not leak profiles or endpoints into a handler.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+        if self.real:
+            creds = boto3.session.Session().get_credentials()
+            if creds is None:
+                raise RuntimeError("no AWS credentials found for --aws real")
+            frozen = creds.get_frozen_credentials()
+            env["AWS_ACCESS_KEY_ID"] = frozen.access_key
+            env["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
+            if frozen.token:
+                env["AWS_SESSION_TOKEN"] = frozen.token
+        else:
+            if self.endpoint_url is None:
+                raise RuntimeError("EmbeddedAws.start() has not been called")
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+            env["AWS_ACCESS_KEY_ID"] = FAKE_ACCESS_KEY
+            env["AWS_SECRET_ACCESS_KEY"] = FAKE_SECRET_KEY
+        return env
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def lambda_env(fn: FunctionSpec, *, region: str = REGION) -> dict[str, str]:
+    """Lambda's reserved variables for ``fn``; they win over anything the template sets."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "_HANDLER": fn.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+        "LAMBDA_TASK_ROOT": str(fn.code_dir),
+        "LAMBDA_RUNTIME_DIR": str(fn.code_dir),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+    }
