@@ -1,0 +1,193 @@
+"""The chat actions: what each client frame does, given the adapters.
+
+``ChatService.handle`` takes one parsed frame from one caller and returns the event to reply to
+the caller (or None). Events for other members (presence, typing) are posted here through the
+``Delivery``; room messages are not: they reach members through the MessagesTable stream and the
+broadcast function, so a message is delivered only once it is durably stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chatcore import observability
+from chatcore.auth import Identity
+from chatcore.delivery import Delivery
+from chatcore.errors import BadRequest, NotFound, NotMember, RateLimited
+from chatcore.protocol import (
+    Dm,
+    Frame,
+    History,
+    Join,
+    Leave,
+    Ping,
+    Send,
+    Typing,
+    Who,
+    encode,
+    history_event,
+    joined_event,
+    left_event,
+    pong_event,
+    presence_change_event,
+    presence_list_event,
+    typing_event,
+)
+from chatcore.rooms import check_readable, check_usable, dm_room
+from chatcore.store import ConnectionStore, MessageLog
+
+__all__ = ["Caller", "ChatService", "leave_all"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    connection_id: str
+    identity: Identity
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        store: ConnectionStore,
+        log: MessageLog,
+        delivery: Delivery,
+        send_rate_per_second: int = 20,
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._delivery = delivery
+        self._rate = send_rate_per_second
+
+    def handle(self, frame: Frame, caller: Caller) -> dict[str, Any] | None:
+        if isinstance(frame, Join):
+            return self.join(frame, caller)
+        if isinstance(frame, Leave):
+            return self.leave(frame, caller)
+        if isinstance(frame, Send):
+            return self.send(frame, caller)
+        if isinstance(frame, Dm):
+            return self.dm(frame, caller)
+        if isinstance(frame, History):
+            return self.history(frame, caller)
+        if isinstance(frame, Typing):
+            self.typing(frame, caller)
+            return None
+        if isinstance(frame, Who):
+            return self.who(frame, caller)
+        if isinstance(frame, Ping):
+            return pong_event(ref=frame.ref)
+        raise BadRequest("unsupported frame")
+
+    def join(self, frame: Join, caller: Caller) -> dict[str, Any]:
+        check_usable(frame.room, private_rooms=caller.identity.rooms)
+        added = self._store.add_membership(caller.connection_id, frame.room, caller.identity)
+        if added:
+            self._announce(frame.room, caller, "join")
+        return joined_event(room=frame.room, seq=self._log.latest_seq(frame.room), ref=frame.ref)
+
+    def leave(self, frame: Leave, caller: Caller) -> dict[str, Any]:
+        if not self._store.remove_membership(caller.connection_id, frame.room):
+            raise NotMember(f"you have not joined '{frame.room}'")
+        self._announce(frame.room, caller, "leave")
+        return left_event(room=frame.room, ref=frame.ref)
+
+    def send(self, frame: Send, caller: Caller) -> dict[str, Any]:
+        check_usable(frame.room, private_rooms=caller.identity.rooms)
+        self._require_member(frame.room, caller)
+        return self._store_message(frame.room, frame.text, frame.ref, caller)
+
+    def dm(self, frame: Dm, caller: Caller) -> dict[str, Any]:
+        if frame.to == caller.identity.user_id:
+            raise BadRequest("'to' must be another user")
+        room = dm_room(caller.identity.user_id, frame.to)
+        return self._store_message(room, frame.text, frame.ref, caller)
+
+    def history(self, frame: History, caller: Caller) -> dict[str, Any]:
+        check_readable(
+            frame.room, user_id=caller.identity.user_id, private_rooms=caller.identity.rooms
+        )
+        if not self._log.room_exists(frame.room):
+            raise NotFound(f"no message has been stored in '{frame.room}'")
+        messages = self._log.history(
+            frame.room, after=frame.after, before=frame.before, limit=frame.limit
+        )
+        return history_event(room=frame.room, messages=messages, ref=frame.ref)
+
+    def typing(self, frame: Typing, caller: Caller) -> None:
+        check_usable(frame.room, private_rooms=caller.identity.rooms)
+        self._require_member(frame.room, caller)
+        event = typing_event(
+            room=frame.room, from_=caller.identity.user_id, name=caller.identity.name
+        )
+        self._to_members(frame.room, event, exclude=caller.connection_id)
+
+    def who(self, frame: Who, caller: Caller) -> dict[str, Any]:
+        check_readable(
+            frame.room, user_id=caller.identity.user_id, private_rooms=caller.identity.rooms
+        )
+        users: dict[str, str] = {}
+        for member in self._store.members(frame.room):
+            users.setdefault(member.user_id, member.name)
+        listed = [{"id": uid, "name": users[uid]} for uid in sorted(users)]
+        return presence_list_event(room=frame.room, users=listed, ref=frame.ref)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _require_member(self, room: str, caller: Caller) -> None:
+        if not self._store.is_member(caller.connection_id, room):
+            raise NotMember(f"join '{room}' before using it")
+
+    def _store_message(
+        self, room: str, text: str, ref: str | None, caller: Caller
+    ) -> dict[str, Any]:
+        if ref is not None:
+            # A retry of an acknowledged send must not be refused by the rate limit.
+            previous = self._log.stored_ack(caller.identity.user_id, ref)
+            if previous is not None:
+                return previous
+        if not self._store.take_send_token(caller.connection_id, per_second=self._rate):
+            raise RateLimited(f"more than {self._rate} sends per second; slow down")
+        stored = self._log.append(
+            room=room,
+            user_id=caller.identity.user_id,
+            name=caller.identity.name,
+            text=text,
+            ref=ref,
+        )
+        if stored.created:
+            observability.count("MessagesStored")
+        return stored.ack
+
+    def _announce(self, room: str, caller: Caller, change: str) -> None:
+        event = presence_change_event(
+            room=room, event=change, user_id=caller.identity.user_id, name=caller.identity.name
+        )
+        self._to_members(room, event, exclude=caller.connection_id)
+
+    def _to_members(self, room: str, event: dict[str, Any], *, exclude: str) -> None:
+        ids = [m.connection_id for m in self._store.members(room)]
+        # Presence and typing are small and short-lived: post them here, never via the queue.
+        result = self._delivery.deliver(encode(event), ids, exclude=[exclude], allow_queue=False)
+        observability.record_fanout(result)
+
+
+def leave_all(connection_id: str, *, store: ConnectionStore, delivery: Delivery) -> list[str]:
+    """Delete a connection and its memberships, then tell each room it left; return the rooms.
+
+    Idempotent: an unknown connection deletes nothing and announces nothing.
+    """
+    item = store.get_connection(connection_id)
+    store.delete_connection(connection_id)
+    if item is None:
+        return []
+    rooms = sorted(item.get("rooms", set()))
+    user_id = str(item.get("ownerId", ""))
+    name = str(item.get("name", user_id))
+    for room in rooms:
+        event = presence_change_event(room=room, event="leave", user_id=user_id, name=name)
+        ids = [m.connection_id for m in store.members(room)]
+        result = delivery.deliver(encode(event), ids, exclude=[connection_id], allow_queue=False)
+        observability.record_fanout(result)
+    return rooms

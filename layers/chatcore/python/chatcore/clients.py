@@ -1,0 +1,84 @@
+"""Cached boto3 client factories: the one place the core builds AWS clients.
+
+Nothing is created at import time, so ``AWS_ENDPOINT_URL`` (set by the local stack and the tests
+before the first request) decides where each client points. ``reset()`` forgets every cached
+client, which tests call when they start a fresh moto server.
+
+``management_factory`` is the documented seam for the ``@connections`` client: tests and
+benchmarks assign a callable ``(endpoint_url, max_pool_connections) -> client`` to it (and put
+``None`` back afterwards) to capture what the functions post or to answer ``410 Gone``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+__all__ = [
+    "ManagementFactory",
+    "dynamodb",
+    "management",
+    "management_factory",
+    "reset",
+    "secretsmanager",
+    "sqs",
+    "ssm",
+]
+
+ManagementFactory = Callable[[str, int], Any]
+
+# Set by tests to replace the real @connections client; None means boto3.
+management_factory: ManagementFactory | None = None
+
+# Small, bounded retries for DynamoDB/SQS; the @connections client does its own (see gateway).
+_DEFAULT = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
+
+
+@functools.cache
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", config=_DEFAULT)
+
+
+@functools.cache
+def sqs() -> Any:
+    return boto3.client("sqs", config=_DEFAULT)
+
+
+@functools.cache
+def ssm() -> Any:
+    return boto3.client("ssm", config=_DEFAULT)
+
+
+@functools.cache
+def secretsmanager() -> Any:
+    return boto3.client("secretsmanager", config=_DEFAULT)
+
+
+def management(endpoint_url: str, *, max_pool_connections: int = 32) -> Any:
+    """The ``apigatewaymanagementapi`` client for one ``https://{domain}/{stage}`` endpoint."""
+    if management_factory is not None:
+        return management_factory(endpoint_url, max_pool_connections)
+    return _boto_management(endpoint_url, max_pool_connections)
+
+
+@functools.cache
+def _boto_management(endpoint_url: str, max_pool_connections: int) -> Any:
+    # One pooled connection per parallel post, or urllib3 warns and serialises the posts.
+    # Throttling is retried by the gateway with jitter, so botocore's own retries stay at one.
+    config = BotoConfig(
+        max_pool_connections=max_pool_connections,
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=5,
+    )
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
+
+
+def reset() -> None:
+    """Forget every cached client (a new endpoint or fresh credentials take effect)."""
+    for factory in (dynamodb, sqs, ssm, secretsmanager, _boto_management):
+        factory.cache_clear()
