@@ -1,0 +1,68 @@
+"""Plain HTTP GETs on the gateway's port: the browser page and two small local-only endpoints.
+
+``/`` and the files next to it come from the static directory (the bundled ``client/web``),
+``/_local/config`` tells the page where to connect, and ``/_local/token`` mints a dev token when
+the stack has a token minter (``local.yaml``). Pure: turns a path and query into a response.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HttpAnswer", "TokenMinter", "answer_get"]
+
+TokenMinter = Callable[[str, "str | None", Sequence[str]], str]
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    content_type: str
+    body: bytes
+
+    @classmethod
+    def json(cls, status: int, value: Any) -> HttpAnswer:
+        return cls(status, "application/json", json.dumps(value).encode())
+
+
+def _static(directory: Path | None, path: str) -> HttpAnswer:
+    if directory is None:
+        return HttpAnswer.json(404, {"message": "Not Found"})
+    relative = path.lstrip("/") or "index.html"
+    root = directory.resolve()
+    target = (root / relative).resolve()
+    # Nothing outside the static directory, whatever the path says.
+    if not target.is_relative_to(root) or not target.is_file():
+        return HttpAnswer.json(404, {"message": "Not Found"})
+    ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+        ctype += "; charset=utf-8"
+    return HttpAnswer(200, ctype, target.read_bytes())
+
+
+def answer_get(
+    path: str,
+    query: Mapping[str, str],
+    *,
+    static_dir: Path | None,
+    config: Mapping[str, Any],
+    mint: TokenMinter | None,
+) -> HttpAnswer:
+    if path == "/_local/config":
+        return HttpAnswer.json(200, dict(config))
+    if path == "/_local/token":
+        if mint is None:
+            return HttpAnswer.json(404, {"message": "dev tokens are not configured (local.yaml)"})
+        user = query.get("user", "").strip()
+        if not user:
+            return HttpAnswer.json(400, {"message": "query parameter 'user' is required"})
+        name = query.get("name") or None
+        rooms = [r for r in query.get("rooms", "").split(",") if r]
+        token = mint(user, name, rooms)
+        return HttpAnswer.json(200, {"token": token, "user": user, "name": name or user})
+    return _static(static_dir, path)
