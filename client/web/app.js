@@ -319,6 +319,10 @@ function onJoined({ room, seq, ref }) {
 
 /** The latest page of a conversation: up to the seq `joined` reported when there is one. */
 function loadHistory(conversation) {
+  if (conversation.joined && conversation.latestSeq === 0) {
+    conversation.log.ready = true; // an empty room: nothing to load
+    return;
+  }
   const frame = { action: "history", room: conversation.room, limit: HISTORY_PAGE };
   if (conversation.latestSeq > 0) frame.before = conversation.latestSeq + 1;
   conversation.filling = true;
@@ -460,14 +464,16 @@ function notificationText(payload) {
 }
 
 function onError({ code, message, ref }) {
-  toast("error", `Error ${code ?? "unknown"}`, message ?? "");
+  const info = requests.get(ref);
+  requests.delete(ref);
+  // A room nobody has written in yet has no history: nothing to tell the user.
+  const quiet = code === "not_found" && (info?.kind === "initial" || info?.kind === "gap");
+  if (!quiet) toast("error", `Error ${code ?? "unknown"}`, message ?? "");
   const item = pending.get(ref);
   if (item) {
     pending.delete(ref);
     markFailed(item, code);
   }
-  const info = requests.get(ref);
-  requests.delete(ref);
   if (!info) return;
   const conversation = conversations.get(info.room);
   if (!conversation) return;
@@ -790,7 +796,10 @@ function conversationItem(conversation) {
   label.className = "label";
   label.textContent = (conversation.dm ? "@ " : "# ") + conversationLabel(conversation);
   button.append(label);
-  if (!conversation.dm && !conversation.joined) button.classList.add("not-joined");
+  if (!conversation.dm) {
+    button.dataset.joined = String(conversation.joined);
+    if (!conversation.joined) button.classList.add("not-joined");
+  }
   if (conversation.unread > 0) {
     const badge = document.createElement("span");
     badge.className = "unread";
@@ -913,14 +922,18 @@ function toast(kind, title, text) {
 // ---------------------------------------------------------------------------- start
 
 async function detectLocalStack() {
+  let config = null;
   try {
-    await fetchJson("/_local/config");
+    config = await fetchJson("/_local/config");
   } catch {
-    ui.localForm.classList.add("unavailable");
-    ui.localForm.querySelector(".hint").textContent =
-      "No local stack answers here; connect to a deployed stack instead.";
-    ui.localForm.querySelector("button").disabled = true;
+    // Served from somewhere else than the local stack (or opened as a file).
   }
+  if (config && config.devTokens !== false) return;
+  ui.localForm.classList.add("unavailable");
+  ui.localForm.querySelector(".hint").textContent = config
+    ? "This local stack mints no development tokens; use the form beside this one."
+    : "No local stack answers here; connect to a deployed stack instead.";
+  ui.localForm.querySelector("button").disabled = true;
 }
 
 prefillForms();
