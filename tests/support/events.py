@@ -1,0 +1,174 @@
+"""Load the captured-shape events in ``tests/events/`` and fill in what a test varies.
+
+Each builder starts from the JSON file (so every field API Gateway, DynamoDB Streams, SNS or SQS
+sends is there) and changes only ids, identity and body.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVENTS_DIR",
+    "authorizer_event",
+    "connect_event",
+    "disconnect_event",
+    "lambda_stream_record",
+    "load_event",
+    "message_request",
+    "sns_event",
+    "sqs_event",
+    "stream_event",
+]
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+@cache
+def _read(name: str) -> str:
+    return (EVENTS_DIR / f"{name}.json").read_text()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of ``tests/events/{name}.json``."""
+    event: dict[str, Any] = json.loads(_read(name))
+    return event
+
+
+def _authorizer(user: str, name: str | None, rooms: Iterable[str]) -> dict[str, Any]:
+    return {
+        "principalId": user,
+        "integrationLatency": 143,
+        "userId": user,
+        "name": name or user,
+        "rooms": ",".join(rooms),
+    }
+
+
+def _context_ids(event: dict[str, Any], connection_id: str) -> None:
+    context = event["requestContext"]
+    context["connectionId"] = connection_id
+    request_id = uuid.uuid4().hex[:16]
+    context["requestId"] = request_id
+    context["extendedRequestId"] = request_id
+
+
+def authorizer_event(
+    token: str | None, *, origin: str | None = "https://chat.example.com"
+) -> dict[str, Any]:
+    event = load_event("authorizer")
+    if token is None:
+        event["queryStringParameters"] = None
+        event["multiValueQueryStringParameters"] = None
+    else:
+        event["queryStringParameters"]["token"] = token
+        event["multiValueQueryStringParameters"]["token"] = [token]
+    if origin is None:
+        event["headers"].pop("Origin")
+        event["multiValueHeaders"].pop("Origin")
+    else:
+        event["headers"]["Origin"] = origin
+        event["multiValueHeaders"]["Origin"] = [origin]
+    return event
+
+
+def connect_event(
+    connection_id: str, *, user: str, name: str | None = None, rooms: Iterable[str] = ()
+) -> dict[str, Any]:
+    event = load_event("connect")
+    _context_ids(event, connection_id)
+    event["requestContext"]["authorizer"] = _authorizer(user, name, rooms)
+    return event
+
+
+def message_request(
+    connection_id: str,
+    body: Mapping[str, Any] | str | None,
+    *,
+    user: str,
+    name: str | None = None,
+    rooms: Iterable[str] = (),
+    route_key: str | None = None,
+) -> dict[str, Any]:
+    """A MESSAGE event; the route key is the body's action when it names a route, as API
+    Gateway selects it, else ``$default``."""
+    event = load_event("message")
+    _context_ids(event, connection_id)
+    context = event["requestContext"]
+    context["authorizer"] = _authorizer(user, name, rooms)
+    context["messageId"] = uuid.uuid4().hex[:16]
+    if isinstance(body, Mapping):
+        action = body.get("action")
+        event["body"] = json.dumps(body)
+    else:
+        action = None
+        event["body"] = body
+    routes = {"join", "leave", "send", "dm", "history", "typing", "who", "ping"}
+    context["routeKey"] = route_key or (action if action in routes else "$default")
+    return event
+
+
+def disconnect_event(
+    connection_id: str, *, user: str, status_code: int = 1001, reason: str = "Going away"
+) -> dict[str, Any]:
+    event = load_event("disconnect")
+    _context_ids(event, connection_id)
+    context = event["requestContext"]
+    context["authorizer"] = _authorizer(user, None, ())
+    context["disconnectStatusCode"] = status_code
+    context["disconnectReason"] = reason
+    return event
+
+
+def lambda_stream_record(
+    record: Mapping[str, Any], *, stream_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """A DynamoDB Streams record (as boto3 returns it) in the shape Lambda delivers it."""
+    out = copy.deepcopy(dict(record))
+    dynamodb = out["dynamodb"]
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime.datetime):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    out.setdefault("eventVersion", "1.1")
+    out["eventSource"] = "aws:dynamodb"
+    out["awsRegion"] = region
+    out["eventSourceARN"] = stream_arn
+    return out
+
+
+def stream_event(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"Records": [dict(r) for r in records]}
+
+
+def sns_event(messages: Iterable[str], *, topic_arn: str | None = None) -> dict[str, Any]:
+    template = load_event("sns")["Records"][0]
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record["Sns"]["Message"] = message
+        record["Sns"]["MessageId"] = str(uuid.uuid4())
+        if topic_arn:
+            record["Sns"]["TopicArn"] = topic_arn
+            record["EventSubscriptionArn"] = f"{topic_arn}:{uuid.uuid4()}"
+        records.append(record)
+    return {"Records": records}
+
+
+def sqs_event(bodies: Iterable[str], *, queue_arn: str | None = None) -> dict[str, Any]:
+    template = load_event("sqs")["Records"][0]
+    records = []
+    for body in bodies:
+        record = copy.deepcopy(template)
+        record["messageId"] = str(uuid.uuid4())
+        record["body"] = body
+        if queue_arn:
+            record["eventSourceARN"] = queue_arn
+        records.append(record)
+    return {"Records": records}
