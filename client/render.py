@@ -1,0 +1,80 @@
+"""How events look to a person (``chat connect``, ``chat listen``) and to a script (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from client.events import (
+    ErrorEvent,
+    Event,
+    Message,
+    Notification,
+    Presence,
+    Typing,
+    UnknownEvent,
+)
+
+__all__ = ["Style", "event_json", "format_event", "format_message"]
+
+
+class Style:
+    """ANSI styling that turns into plain text when colour is off."""
+
+    CODES = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+    def __init__(self, *, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.color or not styles:
+            return text
+        codes = ";".join(self.CODES[s] for s in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def _clean(text: str) -> str:
+    # Another user's text must not be able to move the cursor or recolour the terminal.
+    return "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
+
+
+def _clock(ts_ms: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts_ms / 1000)) if ts_ms else "--:--:--"
+
+
+def format_message(message: Message, *, me: str | None, style: Style) -> str:
+    own = me is not None and message.sender == me
+    who = _clean(message.name or message.sender)
+    marker = style("›", "green", "bold") if own else " "
+    name = style(f"{who} (you)", "green", "bold") if own else style(who, "cyan", "bold")
+    room = style(f"[{_clean(message.room)}]", "dim")
+    return f"{style(_clock(message.ts), 'dim')} {marker} {room} {name}: {_clean(message.text)}"
+
+
+def format_event(event: Event, *, me: str | None, style: Style) -> str | None:
+    """One line for a person, or None for events not worth a line."""
+    if isinstance(event, Message):
+        return format_message(event, me=me, style=style)
+    if isinstance(event, Presence):
+        if event.user is not None:
+            verb = "joined" if event.event == "join" else "left"
+            return style(f"* {_clean(event.user.name)} {verb} {_clean(event.room)}", "dim")
+        users = ", ".join(_clean(u.name) for u in event.users or ())
+        return style(f"* in {_clean(event.room)}: {users or 'nobody'}", "dim")
+    if isinstance(event, Typing):
+        return style(f"* {_clean(event.name)} is typing in {_clean(event.room)}", "dim")
+    if isinstance(event, Notification):
+        payload = event.payload
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        return style(f"! notification: {_clean(text)}", "yellow", "bold")
+    if isinstance(event, ErrorEvent):
+        return style(f"! error {event.code}: {_clean(event.message)}", "red")
+    if isinstance(event, UnknownEvent):
+        return style(f"? {_clean(json.dumps(event.raw, ensure_ascii=False))}", "dim")
+    return None
+
+
+def event_json(event: Event | dict[str, Any]) -> str:
+    raw = event.raw if isinstance(event, Event) else event
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
