@@ -129,3 +129,35 @@ async def running_gateway(
     finally:
         await gateway.stop()
         log.stream.close()
+
+
+@contextlib.asynccontextmanager
+async def running_management(gateway: Gateway, tls_dir: Any) -> AsyncIterator[Any]:
+    """The @connections API for ``gateway`` on HTTP and HTTPS (a fresh local CA in ``tls_dir``)."""
+    from local.management import ManagementApi
+    from local.tls import ensure_certificates
+
+    files = ensure_certificates(tls_dir)
+    api = ManagementApi(gateway, gateway.log, ssl_context=files.server_context())
+    await api.start()
+    api.tls = files  # type: ignore[attr-defined]
+    try:
+        yield api
+    finally:
+        await api.stop()
+
+
+def management_client(endpoint_url: str, *, verify: Any = None) -> Any:
+    """boto3's own apigatewaymanagementapi client, unchanged, on a local endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    return session.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint_url,
+        verify=verify,
+        config=Config(retries={"max_attempts": 1}),
+    )
