@@ -86,7 +86,7 @@ class AuthorizerSpec:
     logical_id: str
     name: str
     function: str  # logical id of the FunctionSpec it invokes
-    identity_sources: list[str]  # e.g. ["route.request.querystring.token", "route.request.header.Auth"]
+    identity_sources: list[str]  # e.g. ["route.request.querystring.token"]
 
 
 @dataclass
@@ -126,6 +126,7 @@ class Stack:
     functions: dict[str, FunctionSpec]  # by logical id
     websocket_apis: list[WebSocketApiSpec]
     outputs: dict[str, str]  # resolved Outputs values
+    no_echo: frozenset[str] = frozenset()  # parameters declared NoEcho: never print their values
 
     def function_by_arn(self, arn: str) -> FunctionSpec | None:
         """The function an ARN (or an ``.../functions/<arn>/invocations`` URI) points at."""
