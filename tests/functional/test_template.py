@@ -1,0 +1,433 @@
+"""template.yaml: it lints, SAM transforms it, and what it grants and wires is what we mean.
+
+The checks run on the *transformed* CloudFormation (what AWS would deploy), so they see the roles,
+event source mappings and permissions SAM generates, not only what the SAM file says.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.decode.decode import decode_str
+from samtranslator.translator.transform import transform
+
+from local.sources.filters import matches_any, parse_filter_criteria
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+ROUTES = {
+    "$connect": "ConnectFunction",
+    "$disconnect": "DisconnectFunction",
+    "$default": "ChatFunction",
+    "join": "ChatFunction",
+    "leave": "ChatFunction",
+    "send": "ChatFunction",
+    "dm": "ChatFunction",
+    "history": "ChatFunction",
+    "typing": "ChatFunction",
+    "who": "ChatFunction",
+    "ping": "ChatFunction",
+}
+FUNCTIONS = {
+    "AuthorizerFunction": "authorizer",
+    "ConnectFunction": "connect",
+    "DisconnectFunction": "disconnect",
+    "ChatFunction": "chat",
+    "BroadcastFunction": "broadcast",
+    "NotifyFunction": "notify",
+    "FanoutFunction": "fanout",
+}
+MANAGE_CONNECTIONS = (
+    "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+    "${WebSocketApi}/${StageName}/POST/@connections/*"
+)
+
+
+class _NoManagedPolicies:
+    """SAM asks IAM for managed policy ARNs only for names it cannot resolve; we use none."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _sam_template() -> dict[str, Any]:
+    template, errors = decode_str(TEMPLATE.read_text(encoding="utf-8"))
+    assert not errors, errors
+    plain: dict[str, Any] = json.loads(json.dumps(template))
+    return plain
+
+
+@pytest.fixture(scope="module")
+def sam() -> dict[str, Any]:
+    return _sam_template()
+
+
+@pytest.fixture(scope="module")
+def cfn(sam: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    packaged = copy.deepcopy(sam)
+    # What `sam package` does: local folders become S3 locations before the transform runs.
+    for resource in packaged["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = f"s3://artifacts/{props[key].strip('/')}.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator builds ARNs with it
+        yield transform(packaged, {}, _NoManagedPolicies())
+
+
+def _of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
+
+
+def _statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:  # a conditional policy: check the branch that grants something
+            policy = policy["Fn::If"][1]
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------------------------------------
+# Tools
+# --------------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    matches = lint_file(TEMPLATE)
+    errors = [str(m) for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_sam_translator_turns_every_function_into_lambda_with_a_role(
+    cfn: dict[str, Any],
+) -> None:
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    for logical_id, function in functions.items():
+        props = function["Properties"]
+        assert props["Role"] == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+        assert props["Runtime"].startswith("python3.1")
+        assert props["Architectures"] == ["arm64"]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Handler"] == "app.handler"
+        assert props["Layers"] == [{"Ref": next(iter(_of_type(cfn, "AWS::Lambda::LayerVersion")))}]
+
+
+def test_function_code_lives_where_the_architecture_says(sam: dict[str, Any]) -> None:
+    for logical_id, folder in FUNCTIONS.items():
+        code_uri = sam["Resources"][logical_id]["Properties"]["CodeUri"]
+        assert Path(code_uri) == Path("functions") / folder
+        assert (ROOT / code_uri / "app.py").is_file()
+
+
+# --------------------------------------------------------------------------------------------------
+# Least privilege
+# --------------------------------------------------------------------------------------------------
+
+
+def test_no_policy_grants_a_wildcard_action_or_resource(cfn: dict[str, Any]) -> None:
+    roles = _of_type(cfn, "AWS::IAM::Role")
+    assert set(roles) == {f"{name}Role" for name in FUNCTIONS}
+    for logical_id, role in roles.items():
+        for statement in _statements(role):
+            assert "NotAction" not in statement and "NotResource" not in statement, logical_id
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"{logical_id} grants {action}"
+            for resource in _as_list(statement["Resource"]):
+                assert resource != "*", f"{logical_id} grants {statement['Action']} on *"
+
+
+def test_manage_connections_is_scoped_to_this_api_stage_and_post(cfn: dict[str, Any]) -> None:
+    granted = {}
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            if "execute-api:ManageConnections" in _as_list(statement["Action"]):
+                granted[logical_id] = _as_list(statement["Resource"])
+    # Every function that posts events has it; the authorizer and connect never post.
+    assert set(granted) == {
+        f"{name}Role"
+        for name in ("DisconnectFunction", "ChatFunction", "BroadcastFunction")
+        + ("NotifyFunction", "FanoutFunction")
+    }
+    for resources in granted.values():
+        assert resources == [{"Fn::Sub": MANAGE_CONNECTIONS}]
+
+
+def test_table_actions_are_explicit_and_only_on_our_tables(cfn: dict[str, Any]) -> None:
+    ours = {
+        json.dumps({"Fn::GetAtt": [table, "Arn"]})
+        for table in ("ConnectionsTable", "MessagesTable")
+    } | {json.dumps({"Fn::Sub": "${ConnectionsTable.Arn}/index/ByUser"})}
+    scans = []
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            actions = _as_list(statement["Action"])
+            if any(a.startswith("dynamodb:") for a in actions):
+                for resource in _as_list(statement["Resource"]):
+                    assert json.dumps(resource) in ours, f"{logical_id}: {resource}"
+                scans += [logical_id for a in actions if a == "dynamodb:Scan"]
+    # No Scan on any per-message path: only notifications to everyone list all connections.
+    assert scans == ["NotifyFunctionRole"]
+
+
+def test_only_the_authorizer_reads_the_jwt_secret_and_only_that_one(
+    cfn: dict[str, Any],
+) -> None:
+    readers = {}
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            for action in _as_list(statement["Action"]):
+                if action.startswith(("ssm:", "secretsmanager:")):
+                    readers[action] = (logical_id, statement["Resource"])
+    ssm_arn = (
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+        "parameter${JwtSecretParameterName}"
+    )
+    assert readers == {
+        "ssm:GetParameter": ("AuthorizerFunctionRole", {"Fn::Sub": ssm_arn}),
+        "secretsmanager:GetSecretValue": (
+            "AuthorizerFunctionRole",
+            {"Ref": "JwtSecretParameterName"},
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The WebSocket API
+# --------------------------------------------------------------------------------------------------
+
+
+def _function_of_integration(cfn: dict[str, Any], target: dict[str, Any]) -> str:
+    integration_id = re.fullmatch(r"integrations/\$\{(\w+)\}", target["Fn::Sub"])
+    assert integration_id, target
+    integration = cfn["Resources"][integration_id.group(1)]["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    function = re.search(
+        r"functions/\$\{(\w+)\.Arn\}/invocations", integration["IntegrationUri"]["Fn::Sub"]
+    )
+    assert function, integration
+    return function.group(1)
+
+
+def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
+    cfn: dict[str, Any],
+) -> None:
+    api = cfn["Resources"]["WebSocketApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in _of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+    }
+    assert set(routes) == set(ROUTES)
+    permissions = {
+        p["Properties"]["SourceArn"]["Fn::Sub"]: p["Properties"]
+        for p in _of_type(cfn, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}"
+    for key, function in ROUTES.items():
+        route = routes[key]
+        assert route["ApiId"] == {"Ref": "WebSocketApi"}
+        assert _function_of_integration(cfn, route["Target"]) == function
+        permission = permissions[f"{prefix}/${{StageName}}/{key}"]
+        assert permission["FunctionName"] == {"Ref": function}
+        assert permission["Action"] == "lambda:InvokeFunction"
+
+
+def test_connect_runs_the_request_authorizer_on_the_token_query_string(
+    cfn: dict[str, Any],
+) -> None:
+    routes = _of_type(cfn, "AWS::ApiGatewayV2::Route")
+    connect = next(
+        r["Properties"] for r in routes.values() if r["Properties"]["RouteKey"] == "$connect"
+    )
+    assert connect["AuthorizationType"] == "CUSTOM"
+    authorizer = cfn["Resources"][connect["AuthorizerId"]["Ref"]]["Properties"]
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+    assert "${AuthorizerFunction.Arn}" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    others = [r for r in routes.values() if r["Properties"]["RouteKey"] != "$connect"]
+    assert all(r["Properties"]["AuthorizationType"] == "NONE" for r in others)
+    permission = cfn["Resources"]["AuthorizerPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "AuthorizerFunction"}
+    assert permission["SourceArn"]["Fn::Sub"].endswith(
+        "${WebSocketApi}/authorizers/${ConnectAuthorizer}"
+    )
+
+
+def test_stage_throttles_and_writes_access_logs_without_bodies(cfn: dict[str, Any]) -> None:
+    (stage,) = _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == {"Ref": "StageName"}
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == {
+        "Ref": "RouteThrottlingRateLimit"
+    }
+    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {
+        "Ref": "RouteThrottlingBurstLimit"
+    }
+    logs = props["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["AccessLogGroup", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert {"connectionId", "routeKey", "status", "requestId"} <= set(fields)
+    assert not any("body" in value or "token" in value for value in fields.values())
+    # The deployment must see every route, or the stage serves an incomplete API.
+    deployment = cfn["Resources"][props["DeploymentId"]["Ref"]]
+    routes = set(_of_type(cfn, "AWS::ApiGatewayV2::Route"))
+    assert set(deployment["DependsOn"]) == routes
+
+
+def test_outputs_give_the_urls_a_client_and_a_publisher_need(cfn: dict[str, Any]) -> None:
+    outputs = cfn["Outputs"]
+    host = "${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"
+    assert outputs["WebSocketUrl"]["Value"] == {"Fn::Sub": f"wss://{host}"}
+    assert outputs["ConnectionsUrl"]["Value"] == {"Fn::Sub": f"https://{host}/@connections"}
+    assert outputs["NotificationsTopicArn"]["Value"] == {"Ref": "NotificationsTopic"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Event sources
+# --------------------------------------------------------------------------------------------------
+
+
+def _mapping_of(cfn: dict[str, Any], function: str) -> dict[str, Any]:
+    (mapping,) = [
+        m["Properties"]
+        for m in _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    return mapping
+
+
+def _stream_record(event_name: str, image: dict[str, Any]) -> dict[str, Any]:
+    return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": {"NewImage": image}}
+
+
+def test_broadcast_stream_gets_new_messages_only_and_isolates_failures(
+    cfn: dict[str, Any],
+) -> None:
+    mapping = _mapping_of(cfn, "BroadcastFunction")
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 <= mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["BroadcastFailureQueue", "Arn"]
+    }
+    patterns = parse_filter_criteria(mapping["FilterCriteria"])
+    message = {"pk": {"S": "ROOM#lobby"}, "seq": {"N": "3"}, "kind": {"S": "message"}}
+    assert matches_any(patterns, _stream_record("INSERT", message))
+    # The counter and idempotency items of the same transaction, and later changes, stay out.
+    assert not matches_any(patterns, _stream_record("MODIFY", message))
+    assert not matches_any(patterns, _stream_record("INSERT", {**message, "kind": {"S": "ref"}}))
+    counter = {"pk": {"S": "ROOM#lobby"}, "seq": {"N": "0"}, "last": {"N": "3"}}
+    assert not matches_any(patterns, _stream_record("INSERT", counter))
+    assert not matches_any(patterns, _stream_record("REMOVE", message))
+
+
+def test_fanout_reports_partial_batches_and_gives_up_into_a_dead_letter_queue(
+    cfn: dict[str, Any],
+) -> None:
+    mapping = _mapping_of(cfn, "FanoutFunction")
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["FanoutQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = cfn["Resources"]["FanoutQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]
+    }
+    # A chunk still being posted must not reappear for a second worker.
+    timeout = cfn["Resources"]["FanoutFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_notify_is_subscribed_to_the_notifications_topic(cfn: dict[str, Any]) -> None:
+    subscriptions = _of_type(cfn, "AWS::SNS::Subscription")
+    assert [s["Properties"]["TopicArn"] for s in subscriptions.values()] == [
+        {"Ref": "NotificationsTopic"}
+    ]
+    (subscription,) = subscriptions.values()
+    assert subscription["Properties"]["Protocol"] == "lambda"
+    assert subscription["Properties"]["Endpoint"] == {"Fn::GetAtt": ["NotifyFunction", "Arn"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Data model and configuration
+# --------------------------------------------------------------------------------------------------
+
+
+def test_tables_match_the_data_model(cfn: dict[str, Any]) -> None:
+    connections = cfn["Resources"]["ConnectionsTable"]["Properties"]
+    messages = cfn["Resources"]["MessagesTable"]["Properties"]
+    for table in (connections, messages):
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert connections["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    (by_user,) = connections["GlobalSecondaryIndexes"]
+    assert by_user["IndexName"] == "ByUser"
+    assert by_user["KeySchema"] == [
+        {"AttributeName": "ownerId", "KeyType": "HASH"},
+        {"AttributeName": "pk", "KeyType": "RANGE"},
+    ]
+    assert by_user["Projection"] == {"ProjectionType": "ALL"}
+    assert messages["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "seq", "KeyType": "RANGE"},
+    ]
+    assert {"AttributeName": "seq", "AttributeType": "N"} in messages["AttributeDefinitions"]
+    assert messages["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert messages["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_every_environment_variable_is_one_the_architecture_documents(
+    cfn: dict[str, Any],
+) -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    documented = {
+        name
+        for line in doc.splitlines()
+        if line.startswith("| `") and "|" in line[1:]
+        for name in re.findall(r"`([A-Z][A-Z_]+)`", line.split("|")[1])
+    }
+    used = set()
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        used |= set(function["Properties"]["Environment"]["Variables"])
+    assert used - documented == set()
+    assert {"CONNECTIONS_TABLE", "MESSAGES_TABLE", "MANAGEMENT_ENDPOINT"} <= used
+
+
+def test_layer_is_built_by_its_makefile_into_python(sam: dict[str, Any], tmp_path: Path) -> None:
+    layer = sam["Resources"]["CoreLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    source = ROOT / layer["Properties"]["ContentUri"]
+    make = shutil.which("make")
+    assert make, "make is needed to build the layer"
+    # PIP=true: the copy step is what we check here, not a download of the dependencies.
+    subprocess.run(
+        [make, "-s", "-C", str(source), "build-CoreLayer", f"ARTIFACTS_DIR={tmp_path}", "PIP=true"],
+        check=True,
+        timeout=60,
+    )
+    assert (tmp_path / "python" / "chatcore" / "__init__.py").is_file()
+    assert not list(tmp_path.rglob("__pycache__"))
+    text = (source / "requirements.txt").read_text(encoding="utf-8")
+    names = [re.split(r"[<>=~!\[;\s]", line)[0] for line in text.splitlines()]
+    assert [n for n in names if n and not n.startswith("#")] == ["aws-lambda-powertools", "pyjwt"]
+    assert "aws-lambda-powertools[tracer]" in text and "pyjwt[crypto]" in text
