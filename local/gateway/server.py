@@ -11,8 +11,10 @@ which the lifecycle table lets through once, so ``$disconnect`` runs exactly onc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http
 import json
+import socket
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -186,6 +188,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.port = 0
         self._stopping = False
+        self._sock: socket.socket | None = None
         # Test hook: called with each $disconnect event after it ran.
         self.disconnect_listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -204,7 +207,23 @@ class Gateway:
         host = self.options.host
         return "127.0.0.1" if host in ("", "0.0.0.0") else host
 
+    def bind(self) -> int:
+        """Reserve the listening socket now (the port goes into function environments before
+        the gateway serves); :meth:`start` serves on it."""
+        if self._sock is None:
+            self._sock = socket.create_server((self.options.host, self.options.port))
+            self._sock.setblocking(False)
+            self.port = self._sock.getsockname()[1]
+        return self.port
+
+    def set_domain_name(self, domain_name: str) -> None:
+        """Where ``https://{domainName}/{stage}`` leads: the @connections HTTPS server."""
+        self.options.domain_name = domain_name
+        self.api = dataclasses.replace(self.api, domain_name=domain_name)
+
     async def start(self) -> None:
+        self.bind()
+
         def create(*args: Any, **kwargs: Any) -> ServerConnection:
             conn = _Connection(*args, **kwargs)
             conn.on_lost = self._lost_before_reader
@@ -212,8 +231,7 @@ class Gateway:
 
         self._server = await serve(
             self._reader,
-            self.options.host,
-            self.options.port,
+            sock=self._sock,
             process_request=self._process_request,
             compression=None,  # ~4x less memory per connection, as PITFALLS notes
             max_size=(MAX_MESSAGE_BYTES, MAX_FRAME_BYTES),
@@ -224,12 +242,13 @@ class Gateway:
             server_header=None,
             create_connection=create,  # type: ignore[arg-type]
         )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
 
     async def stop(self) -> None:
         """Close every connection with 1001, run their ``$disconnect``, then stop listening."""
         if self._server is None:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
             return
         self._stopping = True
         self._server.close(close_connections=False)
@@ -239,6 +258,7 @@ class Gateway:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
+        self._sock = None
 
     # ------------------------------------------------------------------ @connections semantics
 

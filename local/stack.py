@@ -1,0 +1,331 @@
+"""The whole local stack, assembled: one object that starts and stops everything in order.
+
+Start: load the template -> start (or attach to) AWS -> provision tables, topics, queues and SSM
+parameters -> local CA + ``@connections`` on HTTP and HTTPS -> point the functions' execute-api
+endpoint at it -> Lambda runtime -> event sources -> WebSocket gateway (last: the first client
+finds everything ready). Stop runs the other way: every connection is closed with 1001 and its
+``$disconnect`` runs while the runtime is still there.
+
+``LocalStack`` is asynchronous. Tests that want plain sync code run it in a background thread
+with :class:`local.testing.StackThread` and talk to it through :meth:`LocalStack.connect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from local.aws import EmbeddedAws
+from local.devtokens import DevTokenSettings, dev_token_settings, mint_dev_token
+from local.gateway import Gateway, GatewayOptions
+from local.logs import Log
+from local.management import ManagementApi
+from local.model import REGION, Stack, TemplateError, WebSocketApiSpec
+from local.tls import TlsFiles, ensure_certificates
+
+__all__ = ["LocalStack", "StackError"]
+
+_STATE_DIR = ".local-stack"
+
+
+class StackError(Exception):
+    """The stack cannot start for a reason that is not the template's (ports, config, AWS)."""
+
+
+def _choose_api(stack: Stack) -> WebSocketApiSpec:
+    if not stack.websocket_apis:
+        raise TemplateError(
+            "Template",
+            "Resources",
+            "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET (nothing to serve)",
+        )
+    return stack.websocket_apis[0]
+
+
+class LocalStack:
+    """A SAM template with a WebSocket API, running on this machine."""
+
+    def __init__(
+        self,
+        template: str | Path = "template.yaml",
+        *,
+        config: str | Path | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        management_port: int = 0,
+        https_port: int = 0,
+        endpoint: str | None = None,
+        real_aws: bool = False,
+        region: str = REGION,
+        idle_timeout: float = 600.0,
+        max_duration: float = 7200.0,
+        log_format: str = "text",
+        log_level: str = "info",
+        log_stream: TextIO | None = None,
+        static_dir: str | Path | None = None,
+        workers: int = 4,
+        state_dir: str | Path | None = None,
+        source_options: Any = None,
+    ) -> None:
+        self.template_path = Path(template).resolve()
+        self.config_path = Path(config).resolve() if config else None
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.host = host
+        self.port = port
+        self.management_port = management_port
+        self.https_port = https_port
+        self.endpoint = endpoint
+        self.real_aws = real_aws
+        self.region = region
+        self.idle_timeout = idle_timeout
+        self.max_duration = max_duration
+        self.static_dir = Path(static_dir).resolve() if static_dir else None
+        self.workers = workers
+        self.source_options = source_options
+        self.log = Log(log_stream, fmt=log_format, level=log_level)
+        self.state_dir = Path(state_dir) if state_dir else self._default_state_dir()
+
+        self.stack: Stack | None = None
+        self.api: WebSocketApiSpec | None = None
+        self.aws: EmbeddedAws | None = None
+        self.tls: TlsFiles | None = None
+        self.gateway: Gateway | None = None
+        self.management: ManagementApi | None = None
+        self.runtime: Any = None
+        self.sources: Any = None
+        self._dev_settings: DevTokenSettings | None = None
+        self._ssm: dict[str, str] = {}
+        self._started = False
+
+    def _default_state_dir(self) -> Path:
+        # Next to the template (gitignored); a temporary directory when that is not writable.
+        preferred = self.template_path.parent / _STATE_DIR
+        try:
+            preferred.mkdir(exist_ok=True)
+            if os.access(preferred, os.W_OK):
+                return preferred
+        except OSError:
+            pass
+        return Path(tempfile.gettempdir()) / f"local-stack-{os.getuid()}"
+
+    # ------------------------------------------------------------------ URLs and tokens
+
+    def _need(self, value: Any, what: str) -> Any:
+        if value is None:
+            raise RuntimeError(f"{what} is only known once the stack has started")
+        return value
+
+    @property
+    def ws_url(self) -> str:
+        return str(self._need(self.gateway, "ws_url").ws_url)
+
+    @property
+    def page_url(self) -> str:
+        return str(self._need(self.gateway, "page_url").page_url)
+
+    @property
+    def management_url(self) -> str:
+        """``http://127.0.0.1:{port}/{stage}``: boto3's ``endpoint_url`` for @connections."""
+        return str(self._need(self.management, "management_url").url)
+
+    @property
+    def management_https_url(self) -> str:
+        return str(self._need(self.management, "management_https_url").https_url)
+
+    @property
+    def aws_endpoint(self) -> str | None:
+        return self._need(self.aws, "aws_endpoint").endpoint_url
+
+    @property
+    def ca_bundle(self) -> Path:
+        return Path(self._need(self.tls, "ca_bundle").ca_cert)
+
+    @property
+    def dev_tokens(self) -> bool:
+        return self._dev_settings is not None
+
+    def dev_token(self, user: str, name: str | None = None, rooms: Sequence[str] = ()) -> str:
+        """A token the stack's authorizer accepts, signed with the dev secret of ``local.yaml``."""
+        settings = self._dev_settings
+        if settings is None:
+            raise StackError(
+                "dev tokens are not configured: add a dev_token section (or the JWT secret under "
+                "ssm) to local.yaml"
+            )
+        return mint_dev_token(settings, user=user, name=name, rooms=rooms)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> LocalStack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+
+    async def _start(self) -> None:
+        # moto's server logs every request through werkzeug; the stack log says what matters.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        from local.provision import provision
+        from local.runtime import Runtime
+        from local.sources import EventSources
+        from local.template import (
+            api_endpoint_mapping,
+            load_local_config,
+            load_stack,
+            rewrite_endpoints,
+        )
+
+        overrides: dict[str, str] = {}
+        if self.config_path is not None:
+            config = load_local_config(self.config_path)
+            overrides.update(config.parameters)
+            self._ssm = dict(config.ssm)
+            dev_token_section: dict[str, Any] | None = config.dev_token
+        else:
+            dev_token_section = None
+        overrides.update(self.parameter_overrides)
+
+        self.aws = EmbeddedAws(endpoint_url=self.endpoint, region=self.region, real=self.real_aws)
+        await asyncio.to_thread(self.aws.start)
+        sqs_endpoint = None if self.real_aws else self.aws.endpoint_url
+        stack = load_stack(
+            self.template_path,
+            parameter_overrides=overrides,
+            region=self.region,
+            sqs_endpoint=sqs_endpoint,
+        )
+        api = _choose_api(stack)
+        self.api = api
+        self._dev_settings = dev_token_settings(dev_token_section, self._ssm, stack.parameters)
+
+        aws = self.aws
+        clients = {s: aws.client(s) for s in ("dynamodb", "sns", "sqs", "ssm", "secretsmanager")}
+        result = await asyncio.to_thread(
+            provision, stack, clients=clients, ssm_parameters=self._ssm
+        )
+        for item in result.not_emulated:
+            self.log.info("stack", f"not emulated (ignored): {item}")
+
+        self.tls = await asyncio.to_thread(ensure_certificates, self.state_dir / "tls")
+        gateway = Gateway(
+            api,
+            _LateInvoker(),
+            self.log,
+            GatewayOptions(
+                host=self.host,
+                port=self.port,
+                region=stack.region,
+                account_id=stack.account_id,
+                idle_timeout=self.idle_timeout,
+                max_duration=self.max_duration,
+                static_dir=self.static_dir,
+                mint_token=self._minter(),
+            ),
+        )
+        self.gateway = gateway
+        gateway.bind()  # the port is known now: it goes into the functions' environment
+        self.management = ManagementApi(
+            gateway,
+            self.log,
+            host=self.host,
+            http_port=self.management_port,
+            https_port=self.https_port,
+            ssl_context=self.tls.server_context(),
+        )
+        await self.management.start()
+        https_base = f"https://127.0.0.1:{self.management.ports.https_port}"
+        # Handlers build https://{domainName}/{stage}: domainName must lead to @connections.
+        gateway.set_domain_name(f"127.0.0.1:{self.management.ports.https_port}")
+        mapping = api_endpoint_mapping(
+            stack, api, https_base=https_base, wss_base=f"ws://127.0.0.1:{gateway.port}"
+        )
+        stack = rewrite_endpoints(stack, mapping)
+        self.stack = stack
+
+        base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.ca_cert)}
+        self.runtime = Runtime(stack, base_env=base_env, log=self.log, max_workers=self.workers)
+        await self.runtime.start()
+        gateway.invoker = self.runtime
+
+        self.sources = EventSources(stack, self.runtime, aws, self.log, options=self.source_options)
+        await self.sources.start()
+
+        await gateway.start()
+        self.log.info(
+            "stack",
+            f"ready: {self.ws_url} | @connections {self.management_url} | page {self.page_url}",
+        )
+
+    async def stop(self) -> None:
+        """Close connections (1001, ``$disconnect`` each), then sources, runtime, servers, AWS."""
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None:
+            with contextlib.suppress(Exception):
+                await gateway.stop()
+            self._last_gateway = gateway
+        management, self.management = self.management, None
+        if management is not None:
+            await management.stop()
+        sources, self.sources = self.sources, None
+        if sources is not None:
+            await sources.stop()
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            await runtime.stop()
+        aws, self.aws = self.aws, None
+        if aws is not None:
+            await asyncio.to_thread(aws.stop)
+        self._started = False
+
+    def _minter(self) -> Any:
+        if self._dev_settings is None:
+            return None
+
+        def mint(user: str, name: str | None, rooms: Sequence[str]) -> str:
+            return self.dev_token(user, name, rooms)
+
+        return mint
+
+    # ------------------------------------------------------------------ sync test client
+
+    def connect(
+        self,
+        token: str | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> Any:
+        """A synchronous WebSocket client: ``with stack.connect(token=t) as ws: ws.send_json(...)``.
+
+        For code running outside the stack's event loop (a test, with the stack in
+        :class:`local.testing.StackThread`).
+        """
+        from local.testing import TestSocket
+
+        return TestSocket.open(
+            self.ws_url, token=token, query=query, headers=headers, timeout=timeout
+        )
+
+
+class _LateInvoker:
+    """Until the runtime is up nothing can be invoked; the gateway is not serving before then."""
+
+    async def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        raise RuntimeError("the runtime has not started")

@@ -1,0 +1,173 @@
+"""Drive a local stack from plain synchronous code (pytest tests, scripts).
+
+``StackThread`` runs a :class:`~local.stack.LocalStack` on its own event loop in a background
+thread, like a separate server process would; ``TestSocket`` is a blocking WebSocket client in the
+style of Starlette's test client::
+
+    with StackThread(LocalStack("template.yaml", config="local.yaml")) as running:
+        with running.connect(token=running.dev_token("ada")) as ws:
+            ws.send_json({"action": "join", "room": "lobby"})
+            assert ws.receive_json(timeout=5)["type"] == "joined"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
+
+from local.stack import LocalStack
+
+__all__ = ["StackThread", "TestSocket"]
+
+T = TypeVar("T")
+
+
+class TestSocket:
+    """A blocking WebSocket client with JSON helpers; a context manager that closes on exit."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    def __init__(self, conn: ClientConnection, timeout: float) -> None:
+        self.conn = conn
+        self.timeout = timeout
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> TestSocket:
+        params = dict(query or {})
+        if token is not None:
+            params["token"] = token
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(params)}"
+        conn = ws_connect(
+            url,
+            additional_headers=dict(headers or {}),
+            open_timeout=timeout,
+            max_size=None,
+            compression=None,
+        )
+        return cls(conn, timeout)
+
+    def send_text(self, text: str) -> None:
+        self.conn.send(text)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.conn.send(data)
+
+    def send_json(self, value: Any) -> None:
+        self.conn.send(json.dumps(value))
+
+    def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next frame; ``TimeoutError`` when none comes in time."""
+        return self.conn.recv(timeout=self.timeout if timeout is None else timeout)
+
+    def receive_text(self, timeout: float | None = None) -> str:
+        frame = self.receive(timeout)
+        if not isinstance(frame, str):
+            raise AssertionError(f"expected a text frame, got {len(frame)} bytes of binary")
+        return frame
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        return json.loads(self.receive(timeout))
+
+    def receive_until(
+        self, predicate: Callable[[Any], bool], timeout: float | None = None
+    ) -> tuple[Any, list[Any]]:
+        """Read JSON frames until one matches; returns it and the ones skipped on the way."""
+        skipped: list[Any] = []
+        budget = self.timeout if timeout is None else timeout
+        end = time.monotonic() + budget
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching frame within {budget}s; got {skipped!r}")
+            value = self.receive_json(remaining)
+            if predicate(value):
+                return value, skipped
+            skipped.append(value)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.conn.close(code, reason)
+
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code
+
+    def __enter__(self) -> TestSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StackThread:
+    """A LocalStack running on its own loop in a background thread."""
+
+    def __init__(self, stack: LocalStack, *, start_timeout: float = 120.0) -> None:
+        self.stack = stack
+        self.start_timeout = start_timeout
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="local-stack", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine on the stack's loop and wait for its result."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout if timeout is not None else self.start_timeout)
+
+    def start(self) -> StackThread:
+        self._thread.start()
+        try:
+            self.call(self.stack.start())
+        except BaseException:
+            self._shutdown_loop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self.stack.stop())
+        finally:
+            self._shutdown_loop()
+
+    def _shutdown_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(self.start_timeout)
+        if not self.loop.is_running():
+            self.loop.close()
+
+    def __enter__(self) -> StackThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # The stack's own read-only surface, for convenience: URLs, dev tokens, connect().
+    def connect(self, token: str | None = None, **kwargs: Any) -> TestSocket:
+        return TestSocket.open(self.stack.ws_url, token=token, **kwargs)
+
+    def dev_token(self, user: str, name: str | None = None, rooms: tuple[str, ...] = ()) -> str:
+        return self.stack.dev_token(user, name, rooms)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stack, name)
