@@ -8,6 +8,7 @@ in the same process (tests) begins empty.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from typing import Any
@@ -69,6 +70,10 @@ class EmbeddedAws:
             # Imported here: moto's server pulls in Flask and every backend, which a stack
             # pointed at real AWS or an external endpoint never needs.
             from moto.server import ThreadedMotoServer
+
+            # werkzeug writes an access line per request unless its logger is already set up;
+            # one per boto3 call would drown the stack log.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
