@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from local.runtime import Runtime
-from tests.e2e.lambda_support import TIMEOUT, LogWatch, function, stack_of, wait_for
+from local.template import load_stack
+from tests.e2e.lambda_support import APPS, TIMEOUT, LogWatch, wait_for
 
 BASE_ENV = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -22,22 +23,8 @@ def watch() -> LogWatch:
 
 @pytest.fixture
 async def runtime(watch: LogWatch, tmp_path: Path) -> AsyncIterator[Runtime]:
-    stack = stack_of(
-        function("lambdas", "EchoFunction", "echo", memory_mb=256, environment={"ECHO_ONLY": "e"}),
-        function("lambdas", "OtherFunction", "echo"),
-        function("lambdas", "FailFunction", "fail"),
-        function(
-            "lambdas",
-            "SlowFunction",
-            "slow",
-            timeout=1,
-            reserved=2,
-            environment={"MARK_DIR": str(tmp_path)},
-        ),
-        function("lambdas", "ClosedFunction", "echo", reserved=0),
-        function("lambdas", "LayeredFunction", "layered", layers=["shared"]),
-        function("lambdas", "CrashFunction", "crash"),
-        function("lambdas", "WideFunction", "slow", environment={"MARK_DIR": str(tmp_path)}),
+    stack = load_stack(
+        APPS / "lambdas" / "template.yaml", parameter_overrides={"MarkDir": str(tmp_path)}
     )
     rt = Runtime(
         stack, base_env=BASE_ENV, log=watch.log, max_workers=4, async_retry_delays=(0.05, 0.05)
@@ -57,11 +44,13 @@ async def test_invoke_returns_payload_and_lambda_context(runtime: Runtime) -> No
     assert result.payload["event"] == {"hello": "world"}
     ctx = result.payload["context"]
     assert ctx["aws_request_id"] == result.request_id
-    assert ctx["function_name"] == "local-EchoFunction-ABC123"
+    fn = runtime.pool("EchoFunction").fn
+    assert ctx["function_name"] == fn.name
     assert ctx["function_version"] == "$LATEST"
-    assert ctx["invoked_function_arn"].endswith(":function:local-EchoFunction-ABC123")
-    assert ctx["memory_limit_in_mb"] == 256
-    assert ctx["log_group_name"] == "/aws/lambda/local-EchoFunction-ABC123"
+    assert ctx["invoked_function_arn"] == fn.arn
+    assert ctx["invoked_function_arn"].endswith(f":function:{fn.name}")
+    assert ctx["memory_limit_in_mb"] == 256  # from the template's Globals
+    assert ctx["log_group_name"] == f"/aws/lambda/{fn.name}"
     assert "[$LATEST]" in ctx["log_stream_name"]
     # Timeout is 3 s: the remaining time counts down from there.
     assert 0 < ctx["remaining_ms"] <= 3000
@@ -93,8 +82,8 @@ async def test_environment_is_the_functions_own(runtime: Runtime) -> None:
     assert other.payload["env"]["ECHO_ONLY"] is None  # one function's variable, not another's
     assert echo.payload["env"]["LEAKY_PARENT_VAR"] is None  # nor the local stack's own
     assert echo.payload["env"]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
-    assert echo.payload["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "local-EchoFunction-ABC123"
-    assert other.payload["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "local-OtherFunction-ABC123"
+    assert echo.payload["env"]["AWS_LAMBDA_FUNCTION_NAME"] == runtime.pool("EchoFunction").fn.name
+    assert other.payload["env"]["AWS_LAMBDA_FUNCTION_NAME"] == runtime.pool("OtherFunction").fn.name
     assert echo.payload["env"]["_HANDLER"] == "app.handler"
     assert echo.payload["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
     assert echo.payload["env"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"

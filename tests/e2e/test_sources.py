@@ -14,9 +14,11 @@ import pytest
 
 from local.aws import EmbeddedAws
 from local.model import EventSourceSpec, FunctionSpec
+from local.provision import provision
 from local.runtime import Runtime
 from local.sources import EventSources, SourceOptions
-from tests.e2e.lambda_support import TIMEOUT, LogWatch, function, stack_of, wait_for
+from local.template import load_stack
+from tests.e2e.lambda_support import APPS, TIMEOUT, LogWatch, function, stack_of, wait_for
 
 FAST = SourceOptions(poll_interval=0.05, retry_base_delay=0.05, ttl_interval=0)
 
@@ -431,3 +433,55 @@ async def test_sns_invocation_that_fails_is_retried_twice(aws: EmbeddedAws, tmp_
     calls = invocations(tmp_path, "TopicFunction")
     assert len(calls) == 3
     assert len({c["rid"] for c in calls}) == 1  # Lambda keeps the request id across retries
+
+
+# --- From the template -------------------------------------------------------------------
+
+
+async def test_template_event_sources_run_as_declared(aws: EmbeddedAws, tmp_path: Path) -> None:
+    """The fixture template, loaded and provisioned as the local stack does it."""
+    stack = load_stack(
+        APPS / "sources" / "template.yaml",
+        parameter_overrides={"RecordDir": str(tmp_path)},
+        stack_name=unique("fixture"),
+        sqs_endpoint=aws.endpoint_url,
+    )
+    clients = {s: aws.client(s) for s in ("dynamodb", "sns", "sqs", "ssm", "secretsmanager")}
+    provisioned = await asyncio.to_thread(provision, stack, clients=clients)
+    table = provisioned.physical_ids["ItemsTable"]
+    failures_url = provisioned.physical_ids["StreamFailureQueue"]
+    topic = provisioned.physical_ids["Topic"]
+    stream_fn = stack.functions["StreamFunction"].name
+    topic_fn = stack.functions["TopicFunction"].name
+
+    def calls(name: str) -> list[dict[str, Any]]:
+        path = tmp_path / f"{name}.jsonl"
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+    watch = LogWatch()
+    runtime = Runtime(stack, base_env=aws.environment(), log=watch.log)
+    await runtime.start()
+    sources = EventSources(stack, runtime, aws, watch.log, options=FAST)
+    try:
+        await sources.start()
+        put(aws, table, "counter", kind="counter")  # dropped by the FilterCriteria
+        put(aws, table, "poison", kind="message", mode="raise")  # MaximumRetryAttempts: 0
+        put(aws, table, "hello", kind="message")
+        aws.client("sns").publish(
+            TopicArn=topic,
+            Message="{}",
+            MessageAttributes={"kind": {"DataType": "String", "StringValue": "notify"}},
+        )
+        sent = await drain(aws, failures_url, 1)
+        await wait_for(
+            lambda: calls(topic_fn) and any(["hello"] == keys_of(c) for c in calls(stream_fn))
+        )
+    finally:
+        await sources.stop()
+        await runtime.stop()
+
+    delivered = [keys_of(c) for c in calls(stream_fn)]
+    # BatchSize 4 within a 1 s window: one batch, bisected around the poison record.
+    assert delivered == [["poison", "hello"], ["poison"], ["hello"]]
+    assert json.loads(sent[0]["Body"])["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert len(calls(topic_fn)) == 1
