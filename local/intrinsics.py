@@ -266,13 +266,12 @@ class Resolver:
         )
 
     def _function(self, key: str, arg: Any, path: str) -> Any:
-        here = f"{path}.{key}"
         if key in _UNSUPPORTED:
             raise IntrinsicError(path, f"{key} is not supported locally ({_UNSUPPORTED[key]})")
         handler = getattr(self, "_fn_" + key[4:].lower(), None)
         if handler is None:
             raise IntrinsicError(path, f"unknown intrinsic function {key}")
-        return handler(arg, here)
+        return handler(arg, path)
 
     def _args(self, arg: Any, path: str, count: int, name: str) -> list[Any]:
         if not isinstance(arg, list) or len(arg) != count:
