@@ -170,7 +170,13 @@ class SqsPoller(_QueueReader):
         if self.queue.startswith("http"):
             self.queue_url = self.queue
         else:
-            resp = await self.blocking(self.sqs.get_queue_url, QueueName=arn_name(self.queue))
+            try:
+                resp = await self.blocking(self.sqs.get_queue_url, QueueName=arn_name(self.queue))
+            except Exception as exc:
+                raise RuntimeError(
+                    f"{self.fn.logical_id}.Events.{self.spec.name}.Queue: "
+                    f"queue {arn_name(self.queue)} cannot be read: {exc}"
+                ) from exc
             self.queue_url = resp["QueueUrl"]
         attrs = await self.blocking(
             self.sqs.get_queue_attributes, QueueUrl=self.queue_url, AttributeNames=["QueueArn"]

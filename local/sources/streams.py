@@ -94,7 +94,13 @@ class StreamPoller:
         """Resolve the stream and take shard iterators now, so LATEST means 'from start-up'."""
         if not self.enabled:
             return
-        table = await self.blocking(self.ddb.describe_table, TableName=self.table)
+        try:
+            table = await self.blocking(self.ddb.describe_table, TableName=self.table)
+        except Exception as exc:
+            raise RuntimeError(
+                f"{self.fn.logical_id}.Events.{self.spec.name}.Stream: "
+                f"table {self.table} cannot be read: {exc}"
+            ) from exc
         arn = table["Table"].get("LatestStreamArn")
         if not arn:
             raise RuntimeError(

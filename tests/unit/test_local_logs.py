@@ -1,0 +1,65 @@
+"""The stack log: tags, text and JSON formats, access lines, handlers' JSON passed through."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from local.logs import Log
+
+
+def test_text_lines_carry_source_and_request_id_without_colour_off_a_terminal() -> None:
+    out = io.StringIO()
+    log = Log(out)
+    log.info("ChatFunction", "hello", request_id="rid-1")
+
+    line = out.getvalue()
+    assert "ChatFunction" in line and "[rid-1]" in line and line.rstrip().endswith("hello")
+    assert "\x1b[" not in line
+
+
+def test_json_format_is_one_object_per_line() -> None:
+    out = io.StringIO()
+    log = Log(out, fmt="json")
+    log.error("stream:Broadcast", "gave up", request_id="r2", records=3)
+    log.access("message", "send", 200, 12.345, "abc=")
+
+    first, second = (json.loads(x) for x in out.getvalue().splitlines())
+    assert first["source"] == "stream:Broadcast" and first["level"] == "error"
+    assert first["request_id"] == "r2" and first["records"] == 3 and first["message"] == "gave up"
+    assert second["source"] == "gateway" and second["access"] == "message"
+    assert second["route"] == "send" and second["status"] == 200
+    assert second["latency_ms"] == 12.345 and second["connection_id"] == "abc="
+
+
+def test_handler_json_lines_are_parsed_and_retagged() -> None:
+    out = io.StringIO()
+    log = Log(out, fmt="json")
+    line = json.dumps({"level": "WARNING", "message": "slow", "service": "chat"})
+    log.handler_output("ChatFunction", line + "\n", request_id="r3")
+    log.handler_output("ChatFunction", "plain print", request_id="r3")
+
+    structured, plain = (json.loads(x) for x in out.getvalue().splitlines())
+    assert structured["message"] == "slow" and structured["service"] == "chat"
+    assert structured["source"] == "ChatFunction" and structured["request_id"] == "r3"
+    assert plain["message"] == "plain print" and plain["level"] == "info"
+
+
+def test_handler_json_lines_read_well_as_text_and_levels_filter() -> None:
+    out = io.StringIO()
+    log = Log(out, level="warning")
+    log.handler_output("Fn", json.dumps({"level": "INFO", "message": "quiet"}), request_id=None)
+    log.handler_output(
+        "Fn", json.dumps({"level": "ERROR", "message": "loud", "k": 1}), request_id=None
+    )
+    log.debug("Fn", "hidden")
+
+    text = out.getvalue()
+    assert "quiet" not in text and "hidden" not in text
+    assert 'ERROR loud {"k":1}' in text
+
+
+def test_colour_when_asked_for() -> None:
+    out = io.StringIO()
+    Log(out, color=True).error("gateway", "bad")
+    assert "\x1b[31m" in out.getvalue()
