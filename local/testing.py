@@ -54,13 +54,16 @@ class TestSocket:
             params["token"] = token
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(params)}"
-        conn = ws_connect(
+        opened = ws_connect(
             url,
             additional_headers=dict(headers or {}),
             open_timeout=timeout,
             max_size=None,
             compression=None,
         )
+        # websockets 17 wants its sync connect() entered as a context manager; TestSocket is the
+        # context manager here, and closes the connection on exit.
+        conn: ClientConnection = opened.__enter__()
         return cls(conn, timeout)
 
     def send_text(self, text: str) -> None:

@@ -151,3 +151,39 @@ async def test_https_endpoint_verifies_against_the_local_ca(tmp_path: Path) -> N
         async with asyncio.timeout(TIMEOUT):
             assert await ws.recv() == "over tls"
     gc.collect()  # reclaim that socket here, under this test's filter, not in a later test
+
+
+# --------------------------------------------------------------------------- on the whole stack
+
+
+def test_handler_builds_its_endpoint_from_domain_name_over_verified_tls(echo_stack: Any) -> None:
+    """AWS's example code, unchanged: ``https://{domainName}/{stage}`` with TLS verification on."""
+    with echo_stack.connect() as ws:
+        ws.send_json({"action": "echo", "text": "round trip"})
+        reply = ws.receive_json(timeout=TIMEOUT)
+    https_port = echo_stack.stack.management.ports.https_port
+    assert reply["echo"] == "round trip"
+    assert reply["endpoint"] == f"https://127.0.0.1:{https_port}/test"
+    assert reply["sourceIp"] == "127.0.0.1"
+
+
+def test_delete_from_boto3_closes_the_socket_and_runs_disconnect_once(
+    echo_stack: Any, disconnects: Any
+) -> None:
+    watch = disconnects(echo_stack)
+    client = management_client(echo_stack.management_url)
+    with echo_stack.connect() as ws:
+        ws.send_json({"action": "echo", "text": "who am i"})
+        cid = ws.receive_json(timeout=TIMEOUT)["connectionId"]
+        assert client.get_connection(ConnectionId=cid)["Identity"]["SourceIp"] == "127.0.0.1"
+        client.delete_connection(ConnectionId=cid)
+        with pytest.raises(ConnectionClosed):
+            ws.receive(timeout=TIMEOUT)
+        assert ws.close_code == 1000
+    event = watch.wait(cid)
+    assert event["requestContext"]["disconnectStatusCode"] == 1000
+    assert error_of(client.post_to_connection, ConnectionId=cid, Data=b"x") == (
+        410,
+        "GoneException",
+    )
+    assert len(watch.for_connection(cid)) == 1
