@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -298,3 +299,20 @@ def test_a_big_room_goes_through_fanout_queue_in_chunks(chat: ChatHarness) -> No
     assert chat.invoke("fanout", sqs_event(bodies)) == {"batchItemFailures": []}
     for cid, _ in members:
         assert [m["text"] for m in messages_to(chat, cid)] == ["to all"]
+
+
+def test_message_text_never_reaches_the_logs(
+    chat: ChatHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # INFO, the functions' level: botocore's DEBUG wire dumps are not the functions' logs.
+    caplog.set_level(logging.INFO)
+    secret = "the-text-nobody-may-log"
+    in_lobby(chat, ("c-alice", ALICE), ("c-bob", BOB))
+    chat.reply("c-alice", {"action": "send", "room": "lobby", "text": secret})
+    chat.reply("c-alice", {"action": "dm", "to": "bob", "text": secret})
+    chat.reply("c-alice", {"action": "send", "room": "nope", "text": secret})
+    chat.pump()
+    assert [m["text"] for m in messages_to(chat, "c-bob")] == [secret, secret]
+    logged = "\n".join(repr(vars(record)) for record in caplog.records)
+    assert "frame rejected" in logged and "broadcast" in logged
+    assert secret not in logged

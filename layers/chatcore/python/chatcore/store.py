@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from chatcore.auth import Identity
 from chatcore.errors import InternalError
+from chatcore.fanout import backoff_delay
 from chatcore.protocol import ack_event, message_event
 
 __all__ = [
@@ -34,7 +35,8 @@ __all__ = [
 BY_USER_INDEX = "ByUser"
 META = "META"
 _BATCH_WRITE_MAX = 25
-_APPEND_ATTEMPTS = 8
+# A hot room's counter is contended: retry a lost race after a short full-jitter pause.
+_APPEND_ATTEMPTS = 20
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -300,10 +302,18 @@ class StoredSend:
 class MessageLog:
     """Per-room message log with a gapless ``seq`` and idempotent sends."""
 
-    def __init__(self, *, client: Any, table: str, retention_days: int = 30) -> None:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        table: str,
+        retention_days: int = 30,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not table:
             raise ValueError("MessageLog needs a table name (MESSAGES_TABLE)")
         self._client = client
+        self._sleep = sleep
         self._table = table
         self._retention = retention_days * 86400
 
@@ -358,7 +368,7 @@ class MessageLog:
             if previous is not None:
                 return StoredSend(ack=previous, created=False)
         message_id = str(uuid.uuid4())
-        for _ in range(_APPEND_ATTEMPTS):
+        for attempt in range(_APPEND_ATTEMPTS):
             last = self.latest_seq(room)
             seq = last + 1
             ts = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -379,6 +389,7 @@ class MessageLog:
                 previous = self.stored_ack(user_id, ref)
                 if previous is not None:
                     return StoredSend(ack=previous, created=False)
+            self._sleep(backoff_delay(attempt, base=0.01, cap=0.2))
         raise InternalError("the room is too busy to take the message; retry with the same ref")
 
     def _append_items(
