@@ -302,7 +302,7 @@ class Gateway:
                 path,
                 dict(query_pairs),
                 static_dir=self.options.static_dir,
-                config=self._page_config(),
+                config=self._page_config(request.headers.get("Host")),
                 mint=self.options.mint_token,
             )
             headers = Headers(
@@ -317,9 +317,11 @@ class Gateway:
             )
         return await self._connect(ws, request, path, query_pairs)
 
-    def _page_config(self) -> dict[str, Any]:
+    def _page_config(self, host: str | None = None) -> dict[str, Any]:
+        # The host the browser used reaches this gateway too (e.g. --host 0.0.0.0 from elsewhere).
+        ws_url = f"ws://{host}/{self.api.stage}" if host else self.ws_url
         return {
-            "wsUrl": self.ws_url,
+            "wsUrl": ws_url,
             "stage": self.api.stage,
             "apiId": self.api.api_id,
             "devTokens": self.options.mint_token is not None,
