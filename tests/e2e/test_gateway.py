@@ -7,7 +7,9 @@ import base64
 import json
 from typing import Any
 
+import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -175,3 +177,43 @@ async def test_shutdown_closes_with_1001_and_runs_disconnect_for_each() -> None:
     assert codes == [1001, 1001, 1001]
     ids = {e["requestContext"]["connectionId"] for e in rt.events["Disconnect"]}
     assert len(ids) == 3
+
+
+# --------------------------------------------------------------------------- on the whole stack
+
+
+def test_integration_timeout_gets_internal_server_error_frame(echo_stack: Any) -> None:
+    with echo_stack.connect() as ws:
+        ws.send_json({"action": "slow"})
+        frame = ws.receive_json(timeout=3 * TIMEOUT)
+    assert frame["message"] == "Internal server error"
+
+
+def test_two_way_default_route_answers_with_the_handler_body(echo_stack: Any) -> None:
+    with echo_stack.connect() as ws:
+        ws.send_text("plain text, no action")
+        assert ws.receive_json(timeout=3 * TIMEOUT) == {"default": "plain text, no action"}
+
+
+def test_disconnect_runs_once_in_the_real_runtime_on_client_close(
+    echo_stack: Any, disconnects: Any
+) -> None:
+    watch = disconnects(echo_stack)
+    with echo_stack.connect() as ws:
+        ws.send_json({"action": "echo", "text": "id please"})
+        cid = ws.receive_json(timeout=3 * TIMEOUT)["connectionId"]
+        ws.close(4001, "done here")
+    event = watch.wait(cid, timeout=3 * TIMEOUT)
+    ctx = event["requestContext"]
+    assert (ctx["disconnectStatusCode"], ctx["disconnectReason"]) == (4001, "done here")
+    # What the handler itself received and stored, read back from the embedded DynamoDB.
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=echo_stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table(echo_stack.stack.stack.resources["EventsTable"].physical_id)
+    items = table.query(KeyConditionExpression=Key("pk").eq(cid))["Items"]
+    kinds = sorted(item["sk"].split("#")[0] for item in items)
+    assert kinds == ["connect", "disconnect"]
