@@ -179,9 +179,11 @@ class Log:
                 for k, v in s.items()
                 if k not in ("level", "message", "timestamp", "function_request_id")
             }
-            message = f"{str(s.get('level', '')).upper()} {s.get('message', '')}".strip()
-            if rest:
-                message += " " + json.dumps(rest, default=str, separators=(",", ":"))
+            if "message" in s or "level" in s:
+                message = f"{str(s.get('level', '')).upper()} {s.get('message', '')}".strip()
+                if rest:
+                    message += " " + json.dumps(rest, default=str, separators=(",", ":"))
+            # Anything else (e.g. an embedded-metrics object) is shown as printed.
         if self.color:
             colour = _COLOURS.get(r.level, "")
             source = f"{_SOURCE_COLOUR}{source}{_RESET}"

@@ -124,13 +124,6 @@ class Runtime:
         event_json = json.dumps(event, default=str).encode()
         outcome = await pool.invoke(rid, event_json)
         duration = (time.perf_counter() - started) * 1000
-        if outcome.init_ms is not None:
-            self.log.info(
-                logical_id,
-                f"cold start: init {outcome.init_ms:.1f} ms",
-                request_id=rid,
-                init_ms=round(outcome.init_ms, 1),
-            )
         if outcome.ok:
             self.log.debug(logical_id, f"REPORT duration {duration:.1f} ms", request_id=rid)
         else:

@@ -68,6 +68,10 @@ class Worker:
         self._dead = False
 
     @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
     def alive(self) -> bool:
         return not self._dead and self.proc is not None and self.proc.returncode is None
 
@@ -271,6 +275,7 @@ class FunctionPool:
                     except WorkerDied as exc:
                         self._all.discard(worker)
                         return Outcome(ok=False, error=exc.error, cold_start=True)
+                    self._log_cold_start(worker, rid)
                 try:
                     outcome = await worker.invoke(rid, event_json, self.fn.timeout)
                 except BaseException:
@@ -288,11 +293,21 @@ class FunctionPool:
         finally:
             self.in_flight -= 1
 
+    def _log_cold_start(self, worker: Worker, rid: str | None) -> None:
+        init_ms = worker.init_ms or 0.0
+        self.log.info(
+            self.fn.logical_id,
+            f"cold start: init {init_ms:.1f} ms (worker pid {worker.pid})",
+            request_id=rid,
+            init_ms=round(init_ms, 1),
+        )
+
     async def prewarm(self) -> None:
         """Start one worker now, so import errors show at start-up rather than at first use."""
         async with self._slots:
             worker = Worker(self.fn, self.env, self.log, self.python)
             await worker.start(self.init_timeout)
+            self._log_cold_start(worker, None)
             self._all.add(worker)
             self._idle.append(worker)
 
