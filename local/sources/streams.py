@@ -239,7 +239,7 @@ class StreamPoller:
                 break
             expired += 1
         if expired:
-            await self._give_up(shard_id, pending[:expired], "RecordAgeExceeded", None, 0)
+            await self._give_up(shard_id, pending[:expired], "MaximumRecordAgeExceeded", None, 0)
         return pending[expired:]
 
     async def _give_up(

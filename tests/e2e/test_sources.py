@@ -256,6 +256,30 @@ async def test_maximum_retry_attempts_then_on_failure_and_the_shard_moves_on(
     assert watch.matching(lambda r: "RetryAttemptsExhausted" in r.message)
 
 
+async def test_records_past_maximum_record_age_go_to_on_failure_without_retrying_forever(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    # Age 0: any record is too old by its next attempt (retries are unlimited here: -1).
+    table = make_table(aws)
+    failures_url, failures_arn = make_queue(aws)
+    fn = recorder(
+        "StreamFunction",
+        tmp_path,
+        stream_event(
+            table,
+            MaximumRecordAgeInSeconds=0,
+            DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+        ),
+    )
+    async with running(aws, fn):
+        put(aws, table, "poison", mode="raise")
+        sent = await drain(aws, failures_url, 1)
+
+    body = json.loads(sent[0]["Body"])
+    assert body["requestContext"]["condition"] == "MaximumRecordAgeExceeded"
+    assert body["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
 async def test_ttl_sweep_deletes_expired_items_producing_service_remove_records(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
