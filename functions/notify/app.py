@@ -27,6 +27,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sns = record.get("Sns") or {}
         try:
             notification = parse_notification(sns.get("Message", ""))
+            result = deliver_notification(notification, store=store, delivery=delivery)
         except InvalidNotification as exc:
             dropped += 1
             count("DroppedNotifications")
@@ -35,7 +36,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 extra={"reason": str(exc), "snsMessageId": sns.get("MessageId")},
             )
             continue
-        result = deliver_notification(notification, store=store, delivery=delivery)
         record_fanout(result)
         delivered += result.delivered
         logger.info("notification delivered", extra={"id": notification.id, **result.as_dict()})

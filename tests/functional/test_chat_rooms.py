@@ -194,3 +194,17 @@ def test_the_reply_goes_to_the_endpoint_built_from_the_event(chat: ChatHarness) 
     chat.connect("c-alice", ALICE)
     chat.reply("c-alice", {"action": "ping"})
     assert chat.api.endpoints[-1] == "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+
+
+def test_join_after_the_connection_item_was_swept_restores_a_whole_item(
+    chat: ChatHarness,
+) -> None:
+    chat.connect("c-alice", ALICE)
+    dynamodb = boto3.client("dynamodb")
+    key = {"pk": {"S": "CONN#c-alice"}, "sk": {"S": "META"}}
+    dynamodb.delete_item(TableName=chat.resources["ConnectionsTable"], Key=key)
+    assert chat.reply("c-alice", {"action": "join", "room": "lobby"})["type"] == "joined"
+    item = dynamodb.get_item(TableName=chat.resources["ConnectionsTable"], Key=key)["Item"]
+    assert item["ownerId"] == {"S": "alice"}
+    assert item["rooms"] == {"SS": ["lobby"]}
+    assert int(item["expiresAt"]["N"]) > 0

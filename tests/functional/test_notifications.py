@@ -119,3 +119,12 @@ def test_fanout_deletes_a_gone_connection_from_its_chunk(chat: ChatHarness) -> N
     keys = {(i["pk"]["S"], i["sk"]["S"]) for i in items}
     assert ("CONN#c-carol", "META") not in keys and ("ROOM#ops", "CONN#c-carol") not in keys
     assert ("CONN#c-bob", "META") in keys
+
+
+def test_a_notification_that_cannot_fit_one_post_is_dropped_not_retried(
+    chat: ChatHarness,
+) -> None:
+    message = {"targets": {"all": True}, "payload": "x" * 131_000}
+    assert len(json.dumps(message)) <= 128 * 1024
+    assert notify(chat, message) == {"delivered": 0, "dropped": 1}
+    assert all(chat.api.attempts[cid] == 0 for cid in ("c-bob", "c-carol"))

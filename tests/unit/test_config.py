@@ -75,3 +75,9 @@ def test_invalid_values_name_the_variable(variable: str, value: str) -> None:
 def test_invalid_explicit_argument_is_refused() -> None:
     with pytest.raises(ConfigError):
         Config.from_env({}, fanout_concurrency=0)
+
+
+def test_text_limit_must_fit_a_128_kb_post() -> None:
+    assert Config.from_env({"MAX_TEXT_LENGTH": "32000"}).max_text_length == 32000
+    with pytest.raises(ConfigError, match="MAX_TEXT_LENGTH"):
+        Config.from_env({"MAX_TEXT_LENGTH": "32001"})

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["ALGORITHMS", "Config", "ConfigError"]
+__all__ = ["ALGORITHMS", "MAX_TEXT_LENGTH_LIMIT", "Config", "ConfigError"]
+
+MAX_TEXT_LENGTH_LIMIT = 32_000
 
 # Pinned: anything else (including "none") is refused at start-up.
 ALGORITHMS = ("HS256", "RS256")
@@ -107,6 +109,9 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{_VARIABLES[name][0]} must be a positive integer")
+        if self.max_text_length > MAX_TEXT_LENGTH_LIMIT:
+            # 4 UTF-8 bytes per character must still fit API Gateway's 128 KB post.
+            raise ConfigError(f"MAX_TEXT_LENGTH must be at most {MAX_TEXT_LENGTH_LIMIT}")
 
 
 _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from chatcore.delivery import Delivery
-from chatcore.fanout import FanoutResult, parse_chunk
-from chatcore.notify import Notification
+from chatcore.fanout import MAX_PAYLOAD_BYTES, FanoutResult, parse_chunk
+from chatcore.notify import InvalidNotification, Notification
 from chatcore.protocol import encode, notification_event
 from chatcore.recipients import message_from_image, notification_recipients, room_recipients
 from chatcore.store import ConnectionStore
@@ -35,7 +35,11 @@ def deliver_notification(
     event = notification_event(
         id=notification.id, payload=notification.payload, ts=int(time.time() * 1000)
     )
-    return delivery.deliver(encode(event), notification_recipients(store, notification))
+    data = encode(event)
+    if len(data) > MAX_PAYLOAD_BYTES:
+        # Refused here, as a malformed message: a retry could never make it fit.
+        raise InvalidNotification(f"the notification event is over {MAX_PAYLOAD_BYTES} bytes")
+    return delivery.deliver(data, notification_recipients(store, notification))
 
 
 def deliver_chunk(body: str, *, delivery: Delivery) -> FanoutResult:

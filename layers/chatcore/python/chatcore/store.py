@@ -187,11 +187,24 @@ class ConnectionStore:
                 return False
             raise
         # The connection item lists its rooms, so a disconnect finds memberships without a Scan.
+        # if_not_exists: should the item have been swept meanwhile, it comes back whole (owner,
+        # TTL) rather than as a bare "rooms" item that would never expire.
         self._client.update_item(
             TableName=self._table,
             Key=_to_item({"pk": connection_key(connection_id), "sk": META}),
-            UpdateExpression="ADD rooms :r",
-            ExpressionAttributeValues=_to_item({":r": {room}}),
+            UpdateExpression=(
+                "ADD rooms :r SET ownerId = if_not_exists(ownerId, :u), "
+                "#n = if_not_exists(#n, :name), expiresAt = if_not_exists(expiresAt, :exp)"
+            ),
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":r": {room},
+                    ":u": identity.user_id,
+                    ":name": identity.name,
+                    ":exp": int(now) + self._ttl,
+                }
+            ),
         )
         return True
 
