@@ -141,7 +141,7 @@ def test_function_code_lives_where_the_architecture_says(sam: dict[str, Any]) ->
 
 def test_no_policy_grants_a_wildcard_action_or_resource(cfn: dict[str, Any]) -> None:
     roles = _of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == {f"{name}Role" for name in FUNCTIONS}
+    assert set(roles) == {f"{name}Role" for name in FUNCTIONS} | {"ApiGatewayCloudWatchRole"}
     for logical_id, role in roles.items():
         for statement in _statements(role):
             assert "NotAction" not in statement and "NotResource" not in statement, logical_id
@@ -280,11 +280,19 @@ def test_stage_throttles_and_writes_access_logs_without_bodies(cfn: dict[str, An
     assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {
         "Ref": "RouteThrottlingBurstLimit"
     }
-    logs = props["AccessLogSettings"]
+    condition, logs, otherwise = props["AccessLogSettings"]["Fn::If"]
+    assert (condition, otherwise) == ("WritesAccessLogs", {"Ref": "AWS::NoValue"})
     assert logs["DestinationArn"] == {"Fn::GetAtt": ["AccessLogGroup", "Arn"]}
     fields = json.loads(logs["Format"])
     assert {"connectionId", "routeKey", "status", "requestId"} <= set(fields)
     assert not any("body" in value or "token" in value for value in fields.values())
+    # When this stack sets the account's logging role, the stage must wait for it.
+    assert "${ApiGatewayAccount}" in json.dumps(props["Description"])
+    account = cfn["Resources"]["ApiGatewayAccount"]
+    assert account["Condition"] == "CreatesApiGatewayLogRole"
+    assert account["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]
+    }
     # The deployment must see every route, or the stage serves an incomplete API.
     deployment = cfn["Resources"][props["DeploymentId"]["Ref"]]
     routes = set(_of_type(cfn, "AWS::ApiGatewayV2::Route"))

@@ -442,6 +442,25 @@ def test_app_template_follows_stage_and_algorithm_parameters() -> None:
 
 
 @pytest.mark.parametrize(
+    ("logging", "kept"),
+    [
+        ("existing", {"AccessLogGroup"}),
+        ("create", {"AccessLogGroup", "ApiGatewayCloudWatchRole", "ApiGatewayAccount"}),
+        ("none", set()),
+    ],
+)
+def test_app_template_access_logging_choices(logging: str, kept: set[str]) -> None:
+    stack = load_stack(ROOT / "template.yaml", parameter_overrides={"ApiGatewayLogging": logging})
+    optional = {"AccessLogGroup", "ApiGatewayCloudWatchRole", "ApiGatewayAccount"}
+    assert optional & set(stack.resources) == kept
+    stage = stack.resources["Stage"].properties
+    assert ("AccessLogSettings" in stage) == (logging != "none")
+    if "AccessLogGroup" in kept:
+        arn = stack.resources["AccessLogGroup"].attributes["Arn"]
+        assert stage["AccessLogSettings"]["DestinationArn"] == arn
+
+
+@pytest.mark.parametrize(
     ("overrides", "where", "problem"),
     [
         ({"JwtAlgorithm": "RS256"}, "Rules.Rs256NeedsJwks", "needs JwtJwksUrl"),
