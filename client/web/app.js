@@ -264,12 +264,26 @@ function onOpen({ reconnected }) {
       request({ action: "join", room: conversation.room }, { kind: "join" });
     }
   }
-  // Sends typed while offline, or whose ack the old socket never delivered: the same ref makes
-  // the retry idempotent on the server.
+  // DMs need no join: send what waited at once. Room sends go once the room is joined again.
+  flushPending((conversation) => conversation.dm);
+}
+
+/**
+ * Send again what is waiting: typed while offline, or whose ack the old socket never delivered.
+ * The same ref makes a retry idempotent on the server.
+ */
+function flushPending(which) {
   for (const [ref, item] of pending) {
+    const conversation = conversations.get(item.room);
+    if (!conversation || !which(conversation) || !canSend(conversation)) continue;
     item.sentAt = Date.now();
     send({ ...item.frame, ref });
   }
+}
+
+/** A room send before its `join` is done would be refused (not_member): it waits. */
+function canSend(conversation) {
+  return Boolean(session?.connection.online) && (conversation.dm || conversation.joined);
 }
 
 function onServerEvent(event) {
@@ -312,6 +326,7 @@ function onJoined({ room, seq, ref }) {
   conversation.joined = true;
   conversation.latestSeq = Math.max(conversation.latestSeq, Number(seq) || 0);
   request({ action: "who", room }, { kind: "who" });
+  flushPending((other) => other === conversation);
   if (!conversation.log.ready) loadHistory(conversation);
   else if (conversation.log.hasGap(conversation.latestSeq)) fillGap(conversation);
   renderConversationList();
@@ -689,7 +704,7 @@ function sendCurrent() {
   current.outbox.append(element);
   const item = { frame, room: current.room, element, status, sentAt: Date.now(), tries: 1 };
   pending.set(ref, item);
-  send({ ...frame, ref });
+  if (canSend(current)) send({ ...frame, ref });
   ui.input.value = "";
   autosize();
   lastTypingSent = 0;
@@ -714,6 +729,8 @@ setInterval(() => {
   if (!session?.connection.online) return;
   const now = Date.now();
   for (const [ref, item] of pending) {
+    const conversation = conversations.get(item.room);
+    if (!conversation || !canSend(conversation)) continue;
     if (now - item.sentAt < ACK_TIMEOUT_MS) continue;
     if (item.tries >= ACK_RETRIES) {
       pending.delete(ref);

@@ -1,0 +1,378 @@
+"""The browser page in Debian's Chromium against the whole local stack.
+
+Every test signs in through the page as a user would (a name, a dev token from the stack), and
+checks what a user would see: messages, who is here, who is typing, toasts, the connection
+state. Rooms and user names are unique per test, so tests share one stack without seeing each
+other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.e2e.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    BackgroundLoop,
+    ChatPage,
+    LibraryUser,
+    RunningStack,
+    chat_pages,
+    running_stack,
+    unique,
+)
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[BackgroundLoop]:
+    background = BackgroundLoop()
+    yield background
+    background.close()
+
+
+@pytest.fixture(scope="module")
+def stack(loop: BackgroundLoop) -> Iterator[RunningStack]:
+    with running_stack(loop) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser, stack: RunningStack) -> Iterator[Callable[[], ChatPage]]:
+    with chat_pages(browser, stack.page_url) as make:
+        yield make
+
+
+@pytest.fixture
+def library_user(loop: BackgroundLoop, stack: RunningStack) -> Iterator[Callable[..., LibraryUser]]:
+    users: list[LibraryUser] = []
+
+    def make(user: str, name: str | None = None) -> LibraryUser:
+        client = LibraryUser(loop, stack.ws_url, stack.dev_token(user, name))
+        users.append(client)
+        return client
+
+    yield make
+    for client in users:
+        client.close()
+
+
+def signed_in(new_page: Callable[[], ChatPage], name: str, room: str | None = None) -> ChatPage:
+    page = new_page()
+    page.sign_in(name)
+    if room is not None:
+        page.join(room)
+    return page
+
+
+# ------------------------------------------------------------------------------ chatting
+
+
+def test_two_pages_chat_with_each_other(new_page: Callable[[], ChatPage]) -> None:
+    room = unique("lobby-")
+    alice = signed_in(new_page, unique("Alice"), room)
+    bob = signed_in(new_page, unique("Bob"), room)
+
+    alice.send("hello Bob")
+    expect(bob.message("hello Bob")).to_have_attribute("data-own", "false")
+    expect(alice.message("hello Bob")).to_have_attribute("data-own", "true")
+    expect(alice.message("hello Bob")).to_have_class("message own")
+
+    bob.send("hi Alice, Shift+Enter makes\na second line")
+    for page in (alice, bob):
+        expect(page.message("hi Alice, Shift+Enter makes\na second line")).to_have_count(1)
+    expected = ["hello Bob", "hi Alice, Shift+Enter makes\na second line"]
+    assert alice.texts() == expected
+    assert bob.texts() == expected
+    # Every message arrives once, and the outbox of unacknowledged sends is empty again.
+    expect(alice.by("pending-message")).to_have_count(0)
+    assert alice.errors == bob.errors == []
+
+
+def test_page_and_library_client_chat(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("mixed-")
+    page_name = unique("Pat")
+    page = signed_in(new_page, page_name, room)
+    cli_user = unique("cli")
+    cli = library_user(cli_user, "Cli User")
+    cli.join(room)
+
+    cli.send(room, "hello from the library")
+    expect(page.message("hello from the library")).to_have_attribute("data-own", "false")
+    expect(page.message("hello from the library").get_by_test_id("message-author")).to_have_text(
+        "Cli User"
+    )
+
+    page.send("hello from the browser")
+    received = cli.wait_for_message("hello from the browser")
+    assert received.room == room
+    assert received.sender == page_name.lower()
+    assert received.name == page_name
+
+
+def test_history_appears_on_join(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("history-")
+    cli = library_user(unique("writer"))
+    cli.join(room)
+    for n in range(1, 4):
+        cli.send(room, f"earlier message {n}")
+
+    page = signed_in(new_page, unique("Late"), room)
+    expect(page.messages()).to_have_count(3)
+    assert page.texts() == ["earlier message 1", "earlier message 2", "earlier message 3"]
+
+
+def test_presence_list_follows_joins_and_leaves(new_page: Callable[[], ChatPage]) -> None:
+    room = unique("presence-")
+    alice_name, bob_name = unique("Alice"), unique("Bob")
+    alice = signed_in(new_page, alice_name, room)
+    expect(alice.person(alice_name.lower())).to_contain_text(alice_name)
+    expect(alice.person(alice_name.lower())).to_be_disabled()  # no DM to oneself
+
+    bob = signed_in(new_page, bob_name, room)
+    expect(alice.person(bob_name.lower())).to_have_text(bob_name)
+    expect(bob.person(alice_name.lower())).to_have_text(alice_name)
+    expect(bob.by("presence-list").get_by_test_id("presence-user")).to_have_count(2)
+
+    bob.by("leave-room").click()
+    expect(bob.room_item(room)).to_have_count(0)
+    expect(alice.person(bob_name.lower())).to_have_count(0)
+
+    bob.join(room)
+    expect(alice.person(bob_name.lower())).to_have_count(1)
+    bob.page.close()  # closing the tab ends the connection: $disconnect tells the room
+    expect(alice.person(bob_name.lower())).to_have_count(0)
+    expect(alice.by("presence-list").get_by_test_id("presence-user")).to_have_count(1)
+
+
+def test_markup_in_messages_stays_text(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("xss-")
+    evil_name = "<b>Mallory</b>"
+    alice = signed_in(new_page, unique("Alice"), room)
+    cli = library_user(unique("mallory"), evil_name)
+    cli.join(room)
+
+    cli.send(room, XSS)
+    alice.send(XSS + " from the page")
+
+    expect(alice.message(XSS)).to_be_visible()
+    expect(alice.message(XSS).get_by_test_id("message-author")).to_have_text(evil_name)
+    expect(alice.message(XSS + " from the page")).to_be_visible()
+    expect(alice.person(cli.client.user_id or "")).to_have_text(evil_name)
+    assert alice.by("messages").locator("img, b").count() == 0
+    assert alice.page.locator("img").count() == 0
+    assert alice.dialogs == []
+    markup = alice.by("messages").inner_html()
+    assert markup.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+
+
+def test_typing_indicator_shows_and_goes_away(new_page: Callable[[], ChatPage]) -> None:
+    room = unique("typing-")
+    alice_name = unique("Alice")
+    alice = signed_in(new_page, alice_name, room)
+    bob = signed_in(new_page, unique("Bob"), room)
+    # Bob's join shows on Alice's page only once the server has his membership.
+    expect(alice.by("presence-list").get_by_test_id("presence-user")).to_have_count(2)
+
+    alice.by("message-input").press_sequentially("I am writ")
+    expect(bob.by("typing-indicator")).to_have_text(f"{alice_name} is typing…")
+    expect(alice.by("typing-indicator")).to_have_text("")  # never about oneself
+    # Shown for a few seconds after the last keystroke, then gone.
+    expect(bob.by("typing-indicator")).to_have_text("", timeout=TIMEOUT_MS)
+
+    alice.by("message-input").press_sequentially("ing again")
+    expect(bob.by("typing-indicator")).to_have_text(f"{alice_name} is typing…")
+    alice.by("message-input").press("Enter")
+    expect(bob.message("I am writing again")).to_be_visible()
+    # The message itself ends the indicator, without waiting for it to expire.
+    expect(bob.by("typing-indicator")).to_have_text("", timeout=TIMEOUT_MS / 5)
+
+
+def test_direct_messages_between_pages(new_page: Callable[[], ChatPage]) -> None:
+    room = unique("dm-")
+    alice_name, bob_name = unique("Alice"), unique("Bob")
+    alice = signed_in(new_page, alice_name, room)
+    bob = signed_in(new_page, bob_name, room)
+    alice_id, bob_id = alice_name.lower(), bob_name.lower()
+    dm_room = "dm:" + ":".join(sorted((alice_id, bob_id)))
+
+    alice.person(bob_id).click()
+    expect(alice.by("current-room")).to_have_text(f"Direct messages with {bob_name}")
+    expect(alice.by("current-room")).to_have_attribute("data-room", dm_room)
+    alice.send("just between us")
+    expect(alice.message("just between us")).to_have_attribute("data-own", "true")
+
+    # Bob is looking at the room: the DM shows up in his list with an unread count.
+    dm_item = bob.by("dm-list").locator(f'[data-room="{dm_room}"]')
+    expect(dm_item).to_contain_text(alice_name)
+    expect(dm_item.get_by_test_id("unread")).to_have_text("1")
+    expect(bob.message("just between us")).to_have_count(0)  # not in the room
+    dm_item.click()
+    expect(bob.message("just between us")).to_have_attribute("data-own", "false")
+    expect(dm_item.get_by_test_id("unread")).to_have_count(0)
+
+    bob.send("agreed")
+    expect(alice.message("agreed")).to_be_visible()
+    assert alice.texts() == bob.texts() == ["just between us", "agreed"]
+    # The room saw none of it.
+    alice.room_item(room).click()
+    expect(alice.messages()).to_have_count(0)
+
+
+# ------------------------------------------------------------------------------ toasts
+
+
+def test_notification_shows_as_a_toast(
+    stack: RunningStack, new_page: Callable[[], ChatPage]
+) -> None:
+    name = unique("Nina")
+    page = signed_in(new_page, name)
+    stack.notify(
+        users=[name.lower()], payload={"title": "Build finished", "text": "<b>all green</b>"}
+    )
+    toast = page.toast("notification")
+    expect(toast).to_contain_text("Build finished")
+    expect(toast).to_contain_text("<b>all green</b>")
+    assert toast.locator("b").count() == 0
+
+
+def test_server_errors_show_as_toasts_with_their_code(new_page: Callable[[], ChatPage]) -> None:
+    page = signed_in(new_page, unique("Eve"))
+    page.by("room-input").fill("private:board")
+    page.by("room-input").press("Enter")
+    expect(page.toast("error")).to_contain_text("forbidden")
+    # The room the server refused is not left in the list.
+    expect(page.room_item("private:board")).to_have_count(0)
+
+
+# ------------------------------------------------------------------------------ reconnecting
+
+
+def test_server_dropping_the_connection_shows_reconnecting_then_online(
+    stack: RunningStack,
+    new_page: Callable[[], ChatPage],
+    library_user: Callable[..., LibraryUser],
+) -> None:
+    room = unique("drop-")
+    name = unique("Rita")
+    page = signed_in(new_page, name, room)
+    cli = library_user(unique("steady"))
+    cli.join(room)
+    cli.send(room, "before the drop")
+    expect(page.message("before the drop")).to_be_visible()
+    page.record_states()
+
+    assert stack.drop_user(name.lower()) == 1  # DELETE @connections/{id}: the server hangs up
+    cli.send(room, "right after the drop")
+    page.wait_for_states("reconnecting", "online")
+
+    expect(page.message("right after the drop")).to_have_count(1)
+    cli.send(room, "after the drop")
+    expect(page.message("after the drop")).to_have_count(1)
+    assert page.texts() == ["before the drop", "right after the drop", "after the drop"]
+    page.send("back again")
+    cli.wait_for_message("back again")
+    expect(page.toast("error")).to_have_count(0)
+
+
+def test_messages_sent_while_offline_arrive_once_after_reconnecting(
+    stack: RunningStack,
+    new_page: Callable[[], ChatPage],
+    library_user: Callable[..., LibraryUser],
+) -> None:
+    room = unique("gap-")
+    name = unique("Gina")
+    page = signed_in(new_page, name, room)
+    cli = library_user(unique("steady"))
+    cli.join(room)
+    cli.send(room, "before the outage")
+    expect(page.message("before the outage")).to_be_visible()
+    page.record_states()
+
+    page.page.context.set_offline(True)  # the network goes down: no new socket can open
+    assert stack.drop_user(name.lower()) == 1
+    page.expect_state("offline")
+    for n in range(3):
+        cli.send(room, f"while away {n}")
+    page.send("written while offline")
+    expect(page.by("pending-message")).to_contain_text("sending…")
+
+    page.page.context.set_offline(False)
+    page.wait_for_states("offline", "reconnecting", "online")
+    # The gap is filled from history, each message once, in seq order.
+    for n in range(3):
+        expect(page.message(f"while away {n}")).to_have_count(1)
+    expect(page.message("written while offline")).to_have_count(1)
+    expect(page.by("pending-message")).to_have_count(0)
+    assert page.texts()[:4] == ["before the outage"] + [f"while away {n}" for n in range(3)]
+    cli.wait_for_message("written while offline")
+    # Live again: the room was joined again.
+    cli.send(room, "after the outage")
+    expect(page.message("after the outage")).to_have_count(1)
+    expect(page.toast("error")).to_have_count(0)
+
+
+# ------------------------------------------------------------------------------ deployed stacks
+
+
+def test_sign_in_with_url_and_token_remembers_only_what_was_asked(
+    stack: RunningStack, new_page: Callable[[], ChatPage]
+) -> None:
+    user = unique("dora")
+    token = stack.dev_token(user, "Dora")
+    page = new_page()
+    page.page.goto(page.url)
+    page.by("ws-url").fill(stack.ws_url)
+    page.by("ws-token").fill(token)
+    page.by("connect-submit").click()
+    page.expect_state("online")
+    expect(page.by("me")).to_have_text("Dora")
+
+    page.by("sign-out").click()
+    page.expect_state("offline")
+    page.page.reload()
+    expect(page.by("ws-url")).to_have_value(stack.ws_url)
+    expect(page.by("ws-token")).to_have_value("")  # not ticked: the token is not kept
+
+    page.by("ws-token").fill(token)
+    page.by("remember-token").check()
+    page.by("connect-submit").click()
+    page.expect_state("online")
+    page.page.reload()
+    expect(page.by("ws-token")).to_have_value(token)
+    expect(page.by("remember-token")).to_be_checked()
+
+
+def test_a_rejected_token_is_reported(
+    stack: RunningStack, new_page: Callable[[], ChatPage]
+) -> None:
+    page = new_page()
+    page.page.goto(page.url)
+    page.by("ws-url").fill(stack.ws_url)
+    header, claims, signature = stack.dev_token(unique("mal")).split(".")
+    page.by("ws-token").fill(f"{header}.{claims}.{signature[::-1]}")  # a signature that fails
+    page.by("connect-submit").click()
+    expect(page.toast("error")).to_contain_text("Could not connect")
+    page.expect_state("offline")
+    expect(page.by("signin")).to_be_visible()
