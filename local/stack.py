@@ -278,7 +278,6 @@ class LocalStack:
         if gateway is not None:
             with contextlib.suppress(Exception):
                 await gateway.stop()
-            self._last_gateway = gateway
         management, self.management = self.management, None
         if management is not None:
             await management.stop()

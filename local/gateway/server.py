@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import http
 import json
+import logging
 import socket
 import time
 import urllib.parse
@@ -99,6 +100,30 @@ class LiveConnection:
     @property
     def connection_id(self) -> str:
         return self.peer.connection_id
+
+
+@dataclass
+class _Failed:
+    ok: bool
+    payload: Any
+    error: dict[str, Any] | None
+    request_id: str
+    duration_ms: float
+
+
+class _LogBridge(logging.Handler):
+    """websockets' own log lines go to the stack log, one line each, never a traceback."""
+
+    def __init__(self, log: Log) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            message = f"{message}: {type(exc).__name__}: {exc}"
+        self.log.warning(SOURCE, message)
 
 
 class _Connection(ServerConnection):
@@ -216,6 +241,14 @@ class Gateway:
             self.port = self._sock.getsockname()[1]
         return self.port
 
+    def _ws_logger(self) -> logging.Logger:
+        logger = logging.getLogger(f"local.gateway.{id(self)}")
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
+        if not logger.handlers:
+            logger.addHandler(_LogBridge(self.log))
+        return logger
+
     def set_domain_name(self, domain_name: str) -> None:
         """Where ``https://{domainName}/{stage}`` leads: the @connections HTTPS server."""
         self.options.domain_name = domain_name
@@ -241,6 +274,7 @@ class Gateway:
             ping_interval=None,
             server_header=None,
             create_connection=create,  # type: ignore[arg-type]
+            logger=self._ws_logger(),
         )
 
     async def stop(self) -> None:
@@ -374,7 +408,7 @@ class Gateway:
                 return refuse(401, f"identity source {lacking} is missing")
             event = events.authorizer_event(self.api, peer, request_id=request_id, at_ms=now_ms())
             auth_started = time.perf_counter()
-            result = await self.invoker.invoke(authorizer.function, event)
+            result = await self._invoke(authorizer.function, event)
             verdict = authorizer_verdict(result, events.method_arn(self.api))
             if not verdict.ok:
                 return refuse(verdict.status, verdict.reason)
@@ -386,7 +420,7 @@ class Gateway:
 
         if connect_route is not None and connect_route.function is not None:
             event = events.connect_event(self.api, peer, request_id=request_id, at_ms=now_ms())
-            result = await self.invoker.invoke(connect_route.function, event)
+            result = await self._invoke(connect_route.function, event)
             verdict = connect_verdict(result)
             if not verdict.ok:
                 return refuse(verdict.status, verdict.reason)
@@ -478,7 +512,7 @@ class Gateway:
             message_id=new_id(),
             at_ms=now_ms(),
         )
-        result = await self.invoker.invoke(route.function, event)
+        result = await self._invoke(route.function, event)
         reply = route_reply(result, two_way=route.two_way)
         status = 200
         if reply.failed:
@@ -499,6 +533,20 @@ class Gateway:
             await live.ws.send(frame)
         except ConnectionClosed:
             pass  # the reader loop sees the close and ends the connection
+
+    async def _invoke(self, logical_id: str, event: dict[str, Any]) -> InvokeResultLike:
+        """Invoke through the runtime; a runtime that cannot invoke at all is a failed result."""
+        try:
+            return await self.invoker.invoke(logical_id, event)
+        except Exception as exc:  # the runtime's own trouble: the integration failed, say why
+            self.log.error(SOURCE, f"could not invoke {logical_id}: {type(exc).__name__}: {exc}")
+            return _Failed(
+                ok=False,
+                payload=None,
+                error={"errorType": type(exc).__name__, "errorMessage": str(exc)},
+                request_id="",
+                duration_ms=0.0,
+            )
 
     # ------------------------------------------------------------------ endings
 
@@ -545,7 +593,7 @@ class Gateway:
         route = self.spec.routes.get("$disconnect")
         status = 200
         if route is not None and route.function is not None:
-            result = await self.invoker.invoke(route.function, event)
+            result = await self._invoke(route.function, event)
             status = 200 if result.ok else 500
         latency = (time.perf_counter() - started) * 1000
         self.log.access(

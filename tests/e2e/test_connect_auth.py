@@ -151,3 +151,19 @@ async def test_connect_handler_without_status_code_is_502() -> None:
     rt = runtime(noop)
     async with running_gateway(auth_api(), rt) as gw:
         assert await refused_status(gw.ws_url + "?token=good") == 502
+
+
+# --------------------------------------------------------------------------- on the whole stack
+
+
+def test_connection_is_gone_to_connections_during_its_own_connect(echo_stack: Any) -> None:
+    # The handler refuses with 500 unless its own post_to_connection answered 410.
+    with echo_stack.connect(query={"probe": "1"}) as ws:
+        ws.send_text("hello")
+        assert ws.receive_json(timeout=3 * TIMEOUT) == {"default": "hello"}
+
+
+def test_connect_handler_status_refuses_the_upgrade_in_the_real_runtime(echo_stack: Any) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        echo_stack.connect(query={"refuse": "418"})
+    assert info.value.response.status_code == 418
