@@ -24,6 +24,8 @@ from local.runtime.pool import FunctionPool, worker_env
 
 __all__ = ["AsyncInvocation", "InvokeResult", "Runtime", "UnknownFunction"]
 
+# Lambda's limit on a synchronous request and response payload.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Lambda retries a failed asynchronous invocation twice: about one and two minutes later.
 LAMBDA_ASYNC_RETRY_DELAYS = (60.0, 120.0)
 # Throttled asynchronous invocations are retried by Lambda for hours; locally, with backoff.
@@ -122,6 +124,12 @@ class Runtime:
             result.throttled = True
             return result
         event_json = json.dumps(event, default=str).encode()
+        if len(event_json) > MAX_PAYLOAD_BYTES:
+            return self._refused(
+                rid,
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation",
+            )
         outcome = await pool.invoke(rid, event_json)
         duration = (time.perf_counter() - started) * 1000
         if outcome.ok:

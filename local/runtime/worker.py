@@ -29,6 +29,8 @@ from typing import Any
 
 __all__ = ["main"]
 
+_MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous response limit
+
 
 class _Protocol:
     def __init__(self, fd: int) -> None:
@@ -234,6 +236,18 @@ def main(argv: list[str]) -> int:
             }
             proto.send_obj({"t": "error", "rid": rid, "error": err})
         else:
+            if len(payload) > _MAX_RESPONSE_BYTES:
+                err = {
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": (
+                        f"Response payload size ({len(payload)} bytes) exceeded maximum "
+                        f"allowed payload size ({_MAX_RESPONSE_BYTES} bytes)."
+                    ),
+                    "stackTrace": [],
+                }
+                proto.send_obj({"t": "error", "rid": rid, "error": err})
+                state.rid = None
+                continue
             head = json.dumps({"t": "result", "rid": rid})[:-1]
             proto.send(f'{head}, "payload": {payload}}}'.encode())
         state.rid = None

@@ -229,3 +229,15 @@ async def test_async_invoke_retries_twice_then_gives_up(runtime: Runtime, watch:
     )
     assert len(attempts) == 3  # the first try and Lambda's two retries
     assert watch.matching(lambda r: "event dropped" in r.message)
+
+
+async def test_payloads_over_six_megabytes_are_refused_like_lambda(runtime: Runtime) -> None:
+    request = await runtime.invoke("EchoFunction", {"blob": "x" * (6 * 1024 * 1024)})
+    response = await runtime.invoke("CrashFunction", {"big": 6 * 1024 * 1024 + 1})
+    fits = await runtime.invoke("CrashFunction", {"big": 1024})
+
+    assert not request.ok and request.error is not None
+    assert request.error["errorType"] == "RequestEntityTooLargeException"
+    assert not response.ok and response.error is not None
+    assert response.error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert fits.ok and fits.payload == "x" * 1024
