@@ -91,6 +91,18 @@ def test_secret_is_read_from_the_ssm_parameter_when_not_given_directly(
     assert chat.invoke("authorizer", authorizer_event(token), **env)["principalId"] == "bob"
 
 
+def test_secret_is_read_from_secrets_manager_when_the_parameter_is_an_arn(
+    chat: ChatHarness,
+) -> None:
+    secret = "secrets-manager-key-of-at-least-32-bytes"
+    arn = boto3.client("secretsmanager").create_secret(Name="chat/jwt", SecretString=secret)["ARN"]
+    env = {"JWT_SECRET": "", "JWT_SECRET_PARAMETER": arn}
+    token = mint_token(secret, sub="carol")
+    assert chat.invoke("authorizer", authorizer_event(token), **env)["principalId"] == "carol"
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        chat.invoke("authorizer", authorizer_event(mint_token("w" * 40, sub="carol")), **env)
+
+
 def test_the_token_never_reaches_the_logs(
     chat: ChatHarness, jwt_secret: str, caplog: pytest.LogCaptureFixture
 ) -> None:

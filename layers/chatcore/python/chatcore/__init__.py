@@ -1,8 +1,17 @@
-"""The shared core of the chat backend: protocol, auth, storage and fan-out.
+"""The shared core of the chat backend (the ``CoreLayer`` Lambda layer).
 
-Pure modules (``protocol``, ``rooms``, ``plan``, ``notify``, ``errors``, ``config``) decide and do
-no I/O; adapters (``store``, ``gateway``, ``delivery``, ``secrets``) talk to AWS through clients
-given to them or built by the cached factories in ``clients``.
+Pure modules decide and do no I/O: ``errors``, ``config``, ``protocol`` (frames and events),
+``rooms`` (names and access), ``auth`` (JWT, Origin, policy), ``fanout`` (planning, chunking,
+backoff), ``notify`` (SNS schema), ``requests`` (typed views of API Gateway events).
+
+Adapters take injected clients: ``store`` (``ConnectionStore``, ``MessageLog``), ``gateway``
+(``@connections``), ``delivery`` (post, clean up 410s, queue big rooms), ``keys`` (JWT secret from
+SSM / Secrets Manager). ``clients`` holds the cached boto3 factories and the ``@connections``
+seam; ``wiring`` builds adapters from a ``Config``.
+
+Use cases sit on top: ``chat`` (every client action), ``routes`` (frame -> reply, errors
+included), ``recipients`` and ``dispatch`` (stream records, notifications, fan-out chunks);
+``observability`` holds the Powertools Logger, Metrics and Tracer.
 """
 
 from __future__ import annotations
