@@ -333,6 +333,7 @@ class _Loader:
             if built.type == FUNCTION:
                 function = _function_spec(self.path.parent, built, layers, self.check_code)
                 stack.functions[function.logical_id] = function
+        _attach_standalone_events(stack)
         for built in resources.values():
             if built.type == "AWS::ApiGatewayV2::Api":
                 if built.properties.get("ProtocolType") == "WEBSOCKET":
@@ -471,6 +472,55 @@ def _failer(logical_id: str) -> Any:
         return TemplateError(logical_id, prop, problem)
 
     return fail
+
+
+def _function_named(stack: Stack, resource: Resource, prop: str, value: Any) -> FunctionSpec:
+    """The function a name, an ARN or an invocation URI points at, or a TemplateError."""
+    text = str(value)
+    for function in stack.functions.values():
+        if text in (function.name, function.logical_id) or stack.function_by_arn(text) is function:
+            return function
+    raise TemplateError(
+        resource.logical_id, prop, f"{text} is not a function of this template; only those run"
+    )
+
+
+def _attach_standalone_events(stack: Stack) -> None:
+    """Event sources declared as resources become events of their function, as SAM's would.
+
+    ``AWS::Lambda::EventSourceMapping`` (DynamoDB stream or SQS queue), ``AWS::SNS::Subscription``
+    and a topic's inline ``Subscription`` with protocol ``lambda``.
+    """
+    for resource in stack.resources.values():
+        props = resource.properties
+        if resource.type == "AWS::Lambda::EventSourceMapping":
+            function = _function_named(stack, resource, "FunctionName", props.get("FunctionName"))
+            source = str(props.get("EventSourceArn", ""))
+            rest = {k: v for k, v in props.items() if k not in ("FunctionName", "EventSourceArn")}
+            if source.startswith("arn:") and ":dynamodb:" in source and "/stream/" in source:
+                event = EventSourceSpec(resource.logical_id, "DynamoDB", {"Stream": source, **rest})
+            elif source.startswith("arn:") and ":sqs:" in source:
+                event = EventSourceSpec(resource.logical_id, "SQS", {"Queue": source, **rest})
+            else:
+                raise TemplateError(
+                    resource.logical_id,
+                    "EventSourceArn",
+                    f"{source or 'nothing'}: only DynamoDB streams and SQS queues are emulated",
+                )
+            function.events.append(event)
+        elif resource.type == "AWS::SNS::Subscription" and props.get("Protocol") == "lambda":
+            function = _function_named(stack, resource, "Endpoint", props.get("Endpoint"))
+            sns = {"Topic": props.get("TopicArn")}
+            sns.update({k: props[k] for k in ("FilterPolicy", "FilterPolicyScope") if k in props})
+            function.events.append(EventSourceSpec(resource.logical_id, "SNS", sns))
+        elif resource.type == "AWS::SNS::Topic":
+            for i, inline in enumerate(props.get("Subscription") or []):
+                if inline.get("Protocol") == "lambda":
+                    prop = f"Subscription[{i}].Endpoint"
+                    function = _function_named(stack, resource, prop, inline.get("Endpoint"))
+                    name = f"{resource.logical_id}Subscription{i}"
+                    topic = {"Topic": resource.physical_id}
+                    function.events.append(EventSourceSpec(name, "SNS", topic))
 
 
 # --------------------------------------------------------------------------------------------------

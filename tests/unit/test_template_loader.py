@@ -243,6 +243,30 @@ def test_event_sources_are_resolved_to_the_resources_they_read(fixture_stack: St
     assert events["Alerts"].properties["Topic"] == resources["Topic"].physical_id
 
 
+def test_event_sources_declared_as_resources_become_function_events() -> None:
+    stack = load_stack(FIXTURES / "standalone_events.yaml")
+    events = {e.name: e for e in stack.functions["Worker"].events}
+    resources = stack.resources
+    assert {name: e.type for name, e in events.items()} == {
+        "StreamMapping": "DynamoDB",
+        "QueueMapping": "SQS",
+        "NewsSubscription": "SNS",
+        "AlertsSubscription0": "SNS",
+    }
+    stream = events["StreamMapping"].properties
+    assert stream == {
+        "Stream": resources["Table"].attributes["StreamArn"],
+        "StartingPosition": "LATEST",
+        "BatchSize": 5,
+    }
+    queue = events["QueueMapping"].properties
+    assert queue["Queue"] == resources["Jobs"].attributes["Arn"]
+    assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    news = events["NewsSubscription"].properties
+    assert news == {"Topic": resources["News"].physical_id, "FilterPolicy": {"kind": ["urgent"]}}
+    assert events["AlertsSubscription0"].properties == {"Topic": resources["Alerts"].physical_id}
+
+
 # --------------------------------------------------------------------------------------------------
 # WebSocket APIs
 # --------------------------------------------------------------------------------------------------
@@ -320,6 +344,8 @@ def test_endpoints_are_rewritten_to_local_urls_in_env_and_outputs() -> None:
         ("http_integration", "Integration", "IntegrationType", "HTTP_PROXY is not emulated"),
         ("iam_route", "Route", "AuthorizationType", "AWS_IAM is not emulated"),
         ("no_stage", "Api", "Stage", "no AWS::ApiGatewayV2::Stage"),
+        ("kinesis_mapping", "Mapping", "EventSourceArn", "only DynamoDB streams and SQS"),
+        ("foreign_subscriber", "Subscription", "Endpoint", "not a function of this template"),
     ],
 )
 def test_a_template_the_stack_cannot_run_fails_at_load_naming_resource_and_property(
