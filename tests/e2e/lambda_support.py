@@ -1,23 +1,22 @@
 """Helpers for the runtime and event-source tests: specs built by hand, a log that can be awaited.
 
-Every wait in these tests scales from ``TIMEOUT`` (raise ``TEST_TIMEOUT_SCALE`` on a slow machine).
+Every wait scales from the e2e ``TIMEOUT`` (raise ``TEST_TIMEOUT_SCALE`` on a slow machine).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from local.logs import Log, LogRecord
 from local.model import ACCOUNT_ID, REGION, EventSourceSpec, FunctionSpec, Stack
+from tests.e2e.harness import TIMEOUT  # the one constant every e2e wait scales from
 
 __all__ = ["APPS", "TIMEOUT", "LogWatch", "function", "stack_of", "wait_for"]
 
-TIMEOUT = 10.0 * float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
 APPS = Path(__file__).resolve().parent.parent / "fixtures" / "apps"
 
 
