@@ -84,3 +84,19 @@ def test_delete_connection_removes_all_its_memberships(stack_resources: dict[str
     assert [m.connection_id for m in store.members("room0")] == ["c2"]
     assert store.connections_of("alice") == ["c2"]
     assert store.delete_connection("c1") == 0
+
+
+def test_send_budget_is_per_connection_and_per_second(stack_resources: dict[str, str]) -> None:
+    store = ConnectionStore(
+        client=boto3.client("dynamodb"), table=stack_resources["ConnectionsTable"]
+    )
+    store.put_connection("c1", ALICE)
+    store.put_connection("c2", ALICE)
+    second = 1_800_000_000.0
+    assert [store.take_send_token("c1", per_second=2, now=second) for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert store.take_send_token("c2", per_second=2, now=second) is True
+    assert store.take_send_token("c1", per_second=2, now=second + 1) is True
