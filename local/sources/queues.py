@@ -101,6 +101,9 @@ class _QueueReader:
             )
             messages = resp.get("Messages", [])
             batch.extend(messages)
+            if not messages and wait == 0:
+                # Less than a second of window left: short polls, without spinning.
+                await asyncio.sleep(self.options.poll_interval)
             if not batch:
                 continue
             if self.window <= 0:
