@@ -135,6 +135,8 @@ class Naming:
                 name = self.generated_name(logical_id, type_)
                 if type_ == "AWS::SQS::Queue" and _truthy(prop("FifoQueue")):
                     name = name[: 80 - len(".fifo")] + ".fifo"
+                if type_ == "AWS::SNS::Topic" and _truthy(prop("FifoTopic")):
+                    name += ".fifo"
         name = str(name)
         if type_ == "AWS::SQS::Queue":
             return self.queue_url(name)

@@ -60,6 +60,9 @@ class ProvisionResult:
 
     physical_ids: dict[str, str] = field(default_factory=dict)  # logical id -> name / URL / ARN
     stream_arns: dict[str, str] = field(default_factory=dict)  # table logical id -> real stream
+    # The template's ARN -> the endpoint's, for queues and topics: they differ when the endpoint's
+    # account or region is not the one the template was loaded with (e.g. real AWS).
+    real_arns: dict[str, str] = field(default_factory=dict)
     ssm_parameters: list[str] = field(default_factory=list)  # names seeded
     not_emulated: list[str] = field(default_factory=list)  # "LogicalId (Type)"
 
@@ -109,12 +112,15 @@ def provision(
 
 
 def _ordered(stack: Stack) -> list[Resource]:
-    """Dead-letter queues before the queues that name them, topics before subscriptions."""
+    """Dead-letter queues first, then the queues naming them, topics, subscriptions.
+
+    Each step may need the real ARN of something an earlier one created.
+    """
 
     def rank(resource: Resource) -> int:
         if resource.type == "AWS::SQS::Queue":
             return 1 if resource.properties.get("RedrivePolicy") else 0
-        return 2 if resource.type == "AWS::SNS::Subscription" else 0
+        return {"AWS::SNS::Topic": 2, "AWS::SNS::Subscription": 3}.get(resource.type, 0)
 
     return sorted(stack.resources.values(), key=rank)
 
@@ -217,21 +223,25 @@ def _enable_ttl(dynamodb: Any, table: str, attribute: str) -> None:
 def _queue(client: ClientFactory, resource: Resource, result: ProvisionResult) -> str:
     sqs = client("sqs")
     name = resource.attributes["QueueName"]
-    attributes = {
-        key: _attribute(resource.properties[key])
-        for key in _QUEUE_ATTRIBUTES
-        if key in resource.properties
-    }
+    props = dict(resource.properties)
+    if isinstance(props.get("RedrivePolicy"), dict):
+        redrive = dict(props["RedrivePolicy"])
+        target = str(redrive.get("deadLetterTargetArn", ""))
+        redrive["deadLetterTargetArn"] = result.real_arns.get(target, target)
+        props["RedrivePolicy"] = redrive
+    attributes = {key: _attribute(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
     try:
-        return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+        url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
     except ClientError as error:
         if _code(error) not in ("QueueAlreadyExists", "QueueNameExists"):
             raise
-    # Exists with other attributes (the template changed): bring it up to date.
-    url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    settable = {k: v for k, v in attributes.items() if k != "FifoQueue"}
-    if settable:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
+        # Exists with other attributes (the template changed): bring it up to date.
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        settable = {k: v for k, v in attributes.items() if k != "FifoQueue"}
+        if settable:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
+    real = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    result.real_arns[resource.attributes["Arn"]] = str(real["QueueArn"])
     return url
 
 
@@ -253,8 +263,10 @@ def _topic(client: ClientFactory, resource: Resource, result: ProvisionResult) -
         if key in props
     }
     arn = str(sns.create_topic(Name=name, Attributes=attributes)["TopicArn"])
+    result.real_arns[resource.physical_id] = arn
     for i, inline in enumerate(props.get("Subscription") or []):
-        _subscribe(sns, arn, inline["Protocol"], inline["Endpoint"], {}, result, f"{i}")
+        label = f"{resource.logical_id}.Subscription[{i}]"
+        _subscribe(sns, arn, inline["Protocol"], inline["Endpoint"], {}, result, label)
     return arn
 
 
@@ -265,11 +277,12 @@ def _subscription(client: ClientFactory, resource: Resource, result: ProvisionRe
         for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
         if key in props
     }
+    topic, endpoint = str(props["TopicArn"]), str(props["Endpoint"])
     arn = _subscribe(
         client("sns"),
-        props["TopicArn"],
+        result.real_arns.get(topic, topic),
         props["Protocol"],
-        props["Endpoint"],
+        result.real_arns.get(endpoint, endpoint),
         attributes,
         result,
         resource.logical_id,

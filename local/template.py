@@ -394,9 +394,17 @@ def _local_dir(base: Path, resource: Resource, key: str, check: bool) -> Path:
 
 
 def _layer_dirs(base: Path, resources: Mapping[str, Resource], check: bool) -> dict[str, Path]:
-    """Layer version ARN -> its folder, for the layers this template builds."""
+    """Layer version ARN -> its folder, for the layers of this template a function uses."""
+    used = {
+        str(arn)
+        for resource in resources.values()
+        if resource.type == FUNCTION
+        for arn in resource.properties.get("Layers") or []
+    }
     layers: dict[str, Path] = {}
     for resource in resources.values():
+        if resource.physical_id not in used:
+            continue
         if resource.type == "AWS::Serverless::LayerVersion":
             layers[resource.physical_id] = _local_dir(base, resource, "ContentUri", check)
         elif resource.type == "AWS::Lambda::LayerVersion":

@@ -208,3 +208,29 @@ def test_a_second_run_subscribes_once_and_applies_changed_queue_settings(
     topic = provisioned.physical_ids["Alerts"]
     subscriptions = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topic)
     assert [s["Protocol"] for s in subscriptions["Subscriptions"]] == ["sqs"]
+
+
+def test_arns_are_those_of_the_endpoint_even_when_the_template_was_loaded_for_another_account(
+    aws_endpoint: str,
+) -> None:
+    # As against real AWS: the template's ARNs name account 111..., the endpoint's are 123....
+    stack = load_stack(
+        FIXTURES / "provision.yaml",
+        stack_name="elsewhere",
+        account_id="111111111111",
+        sqs_endpoint=aws_endpoint,
+    )
+    result = provision(stack, endpoint_url=aws_endpoint)
+    work, dead_letters = result.physical_ids["Work"], result.physical_ids["WorkDeadLetters"]
+    redrive = json.loads(_queue_attributes(work)["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == _queue_attributes(dead_letters)["QueueArn"]
+    assert (
+        result.real_arns[stack.resources["Work"].attributes["Arn"]]
+        == (_queue_attributes(work)["QueueArn"])
+    )
+    boto3.client("sns").publish(
+        TopicArn=result.physical_ids["Alerts"],
+        Message="x",
+        MessageAttributes={"severity": {"DataType": "String", "StringValue": "high"}},
+    )
+    assert len(_receive_all(work)) == 1

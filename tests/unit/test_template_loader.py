@@ -70,6 +70,7 @@ def test_every_intrinsic_resolves_to_what_cloudformation_would_give(
     assert env["QUEUE_ARN"] == f"arn:aws:sqs:us-east-1:123456789012:{queue_name}"
     assert env["QUEUE_URL"] == f"https://sqs.us-east-1.amazonaws.com/123456789012/{queue_name}"
     assert env["ORDERED_NAME"].endswith(".fifo")
+    assert fixture_stack.resources["OrderedTopic"].physical_id.endswith(".fifo")
     assert env["TOPIC"] == f"arn:aws:sns:us-east-1:123456789012:{env['TOPIC_NAME']}"
     assert env["NAMED_TABLE"] == "fx-named"
     assert env["JOIN"] == "x+y+z"
@@ -345,6 +346,7 @@ def test_endpoints_are_rewritten_to_local_urls_in_env_and_outputs() -> None:
         ("iam_route", "Route", "AuthorizationType", "AWS_IAM is not emulated"),
         ("no_stage", "Api", "Stage", "no AWS::ApiGatewayV2::Stage"),
         ("kinesis_mapping", "Mapping", "EventSourceArn", "only DynamoDB streams and SQS"),
+        ("s3_layer", "Packaged", "Content", "is an S3 location"),
         ("foreign_subscriber", "Subscription", "Endpoint", "not a function of this template"),
     ],
 )
