@@ -145,12 +145,16 @@ class SqsPoller(_QueueReader):
         props = spec.properties
         scaling = props.get("ScalingConfig") or {}
         concurrency = as_int(scaling.get("MaximumConcurrency"), options.sqs_concurrency)
+        if fn.reserved_concurrency is not None:
+            # Batches past the reserved concurrency would only be throttled and come back,
+            # burning their receive count toward the DLQ: never poll more than can run.
+            concurrency = min(concurrency, fn.reserved_concurrency)
         super().__init__(
             sqs=sqs,
             blocking=blocking,
             log=log,
             options=options,
-            concurrency=min(concurrency, options.sqs_concurrency),
+            concurrency=max(1, min(concurrency, options.sqs_concurrency)),
             batch_size=as_int(props.get("BatchSize"), 10),
             window=float(props.get("MaximumBatchingWindowInSeconds") or 0),
         )
@@ -169,6 +173,9 @@ class SqsPoller(_QueueReader):
 
     async def start(self) -> None:
         if not self.enabled:
+            return
+        if self.fn.reserved_concurrency == 0:
+            self.log.warning(self.source, "ReservedConcurrentExecutions is 0: queue not polled")
             return
         if self.queue.startswith("http"):
             self.queue_url = self.queue
