@@ -164,6 +164,29 @@ async def test_stream_records_are_shaped_as_lambda_delivers_them_and_filtered(
     assert "userIdentity" not in record
 
 
+async def test_latest_skips_what_came_before_start_and_trim_horizon_reads_it(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    table = make_table(aws)
+    put(aws, table, "before")
+    latest = recorder("LatestFunction", tmp_path, stream_event(table))
+    oldest = recorder(
+        "OldestFunction", tmp_path, stream_event(table, StartingPosition="TRIM_HORIZON")
+    )
+    async with running(aws, latest, oldest):
+        put(aws, table, "after")
+
+        def seen(logical_id: str) -> list[str]:
+            return [k for c in invocations(tmp_path, logical_id) for k in keys_of(c)]
+
+        await wait_for(
+            lambda: "after" in seen("LatestFunction") and "after" in seen("OldestFunction")
+        )
+
+    assert [keys_of(c) for c in invocations(tmp_path, "LatestFunction")] == [["after"]]
+    assert seen("OldestFunction") == ["before", "after"]
+
+
 async def test_partial_batch_failure_retries_only_from_the_failed_record(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
