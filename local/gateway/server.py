@@ -57,6 +57,7 @@ __all__ = [
 # API Gateway's quotas: 128 KB per message, 32 KB per frame; bigger closes with 1009.
 MAX_MESSAGE_BYTES = 128 * 1024
 MAX_FRAME_BYTES = 32 * 1024
+WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
 SOURCE = "gateway"
 
@@ -272,6 +273,9 @@ class Gateway:
             close_timeout=self.options.close_timeout,
             # API Gateway does not ping clients; idle detection is ours, on client messages.
             ping_interval=None,
+            # A POST to a slow reader must not wait for it: queue up to this much per client
+            # (@connections answers 429 LimitExceededException past 1 MB, as a full buffer).
+            write_limit=WRITE_BUFFER_BYTES,
             server_header=None,
             create_connection=create,  # type: ignore[arg-type]
             logger=self._ws_logger(),

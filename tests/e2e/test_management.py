@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import socket
 import json
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,36 @@ async def test_unknown_id_is_gone_and_oversize_is_413(tmp_path: Path) -> None:
         await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=big[:-1])
         async with asyncio.timeout(TIMEOUT):
             assert len(await ws.recv()) == 128 * 1024
+
+
+async def test_a_client_that_stops_reading_gets_limit_exceeded(tmp_path: Path) -> None:
+    rt = runtime()
+    chunk = b"z" * (128 * 1024)
+    async with running_gateway(API, rt) as gw, running_management(gw, tmp_path) as mgmt:
+        # A small receive buffer, and a client that reads one frame and then stops reading.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", gw.port))
+        sock.setblocking(False)
+        ws = await connect(gw.ws_url, sock=sock, max_queue=1)
+        cid = await connection_id(ws)
+        client = management_client(mgmt.url)
+
+        def post_until_refused() -> tuple[int, tuple[int, str]]:
+            for sent in range(400):  # 50 MB: far past any socket buffer on this machine
+                try:
+                    client.post_to_connection(ConnectionId=cid, Data=chunk)
+                except ClientError as exc:
+                    meta = exc.response
+                    return sent, (meta["ResponseMetadata"]["HTTPStatusCode"], meta["Error"]["Code"])
+            raise AssertionError("400 posts to a client that reads nothing were all accepted")
+
+        try:
+            sent, refusal = await asyncio.to_thread(post_until_refused)
+        finally:
+            ws.transport.abort()  # a client this stuck would never finish a closing handshake
+        assert refusal == (429, "LimitExceededException")
+        assert sent >= 8  # at least 1 MB went out before the buffer counted as full
 
 
 async def test_wrong_stage_is_forbidden(tmp_path: Path) -> None:
