@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
-import socket
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
