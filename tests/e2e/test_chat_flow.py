@@ -23,8 +23,8 @@ def unique(prefix: str) -> str:
 
 
 def of_type(kind: str, **fields: Any) -> Any:
-    return lambda frame: frame.get("type") == kind and all(
-        frame.get(k) == v for k, v in fields.items()
+    return lambda frame: (
+        frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
     )
 
 
