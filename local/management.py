@@ -119,14 +119,18 @@ class ManagementApi:
         connection_id = request.match_info["connection_id"]
         response = await self._dispatch(request, connection_id)
         latency = (time.perf_counter() - started) * 1000
-        self.log.access(
-            "management",
-            request.method,
-            response.status,
-            latency,
-            connection_id,
-            source=SOURCE,
-        )
+        if request.method == "POST" and response.status == 200:
+            # A broadcast is one POST per member: successful ones only at debug level.
+            self.log.debug(SOURCE, f"POST 200 {latency:.1f}ms {connection_id}")
+        else:
+            self.log.access(
+                "management",
+                request.method,
+                response.status,
+                latency,
+                connection_id,
+                source=SOURCE,
+            )
         return response
 
     async def _dispatch(self, request: web.Request, connection_id: str) -> web.StreamResponse:
