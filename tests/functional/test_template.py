@@ -127,6 +127,16 @@ def test_sam_translator_turns_every_function_into_lambda_with_a_role(
         assert props["Layers"] == [{"Ref": next(iter(_of_type(cfn, "AWS::Lambda::LayerVersion")))}]
 
 
+def test_every_function_logs_to_a_group_that_expires(cfn: dict[str, Any]) -> None:
+    groups = {
+        json.dumps(g["Properties"]["LogGroupName"]): g["Properties"]
+        for g in _of_type(cfn, "AWS::Logs::LogGroup").values()
+    }
+    for name in FUNCTIONS:
+        group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{name}}}"})]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 def test_function_code_lives_where_the_architecture_says(sam: dict[str, Any]) -> None:
     for logical_id, folder in FUNCTIONS.items():
         code_uri = sam["Resources"][logical_id]["Properties"]["CodeUri"]

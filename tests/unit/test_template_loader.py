@@ -453,6 +453,16 @@ def test_app_template_environment_points_at_this_stack(app_stack: Stack) -> None
     )
 
 
+@pytest.mark.parametrize(("level", "lambda_level"), [("WARNING", "WARN"), ("DEBUG", "DEBUG")])
+def test_app_template_log_level_reaches_powertools_and_lambda(
+    level: str, lambda_level: str
+) -> None:
+    stack = load_stack(ROOT / "template.yaml", parameter_overrides={"LogLevel": level})
+    chat = stack.resources["ChatFunction"].properties
+    assert chat["LoggingConfig"]["ApplicationLogLevel"] == lambda_level
+    assert stack.functions["ChatFunction"].environment["POWERTOOLS_LOG_LEVEL"] == level
+
+
 def test_app_template_follows_stage_and_algorithm_parameters() -> None:
     stack = load_stack(
         ROOT / "template.yaml",
