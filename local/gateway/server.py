@@ -348,6 +348,8 @@ class Gateway:
                     ("Content-Type", answer.content_type),
                     ("Content-Length", str(len(answer.body))),
                     ("Cache-Control", "no-store"),
+                    # The gateway's port speaks HTTP only to upgrade or to answer one GET.
+                    ("Connection", "close"),
                 ]
             )
             return Response(

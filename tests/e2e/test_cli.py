@@ -89,8 +89,9 @@ def echo_process(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
                 stream.close()
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_closes_connections_with_1001_runs_disconnect_and_exits_0(
-    echo_process: subprocess.Popen[str],
+    echo_process: subprocess.Popen[str], stop_signal: signal.Signals
 ) -> None:
     assert echo_process.stdout is not None and echo_process.stderr is not None
     out = lines_of(echo_process.stdout)
@@ -104,7 +105,7 @@ def test_ctrl_c_closes_connections_with_1001_runs_disconnect_and_exits_0(
     with TestSocket.open(ws_url, timeout=TIMEOUT) as ws:
         ws.send_json({"action": "echo", "text": "before shutdown"})
         assert ws.receive_json(timeout=3 * TIMEOUT)["echo"] == "before shutdown"
-        echo_process.send_signal(signal.SIGINT)
+        echo_process.send_signal(stop_signal)
         with pytest.raises(ConnectionClosed):
             ws.receive(timeout=3 * TIMEOUT)
         assert ws.close_code == 1001
