@@ -90,7 +90,7 @@ def echo_process(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_closes_connections_with_1001_runs_disconnect_and_exits_0(
+def test_stop_signal_closes_connections_with_1001_runs_disconnect_and_exits_0(
     echo_process: subprocess.Popen[str], stop_signal: signal.Signals
 ) -> None:
     assert echo_process.stdout is not None and echo_process.stderr is not None
