@@ -55,6 +55,7 @@ const ui = {
   input: $("message-input"),
   sendButton: $("send-button"),
   presence: $("presence-list"),
+  peopleHint: $("people-hint"),
   toasts: $("toasts"),
 };
 
@@ -264,20 +265,28 @@ function onOpen({ reconnected }) {
       request({ action: "join", room: conversation.room }, { kind: "join" });
     }
   }
-  // DMs need no join: send what waited at once. Room sends go once the room is joined again.
-  flushPending((conversation) => conversation.dm);
+  // What waited (typed while offline, or never acknowledged on the old socket) goes again with
+  // the same ref, which the server stores once. DMs need no join; rooms wait for `joined`.
+  for (const item of pending.values()) item.inFlight = false;
+  for (const conversation of conversations.values()) {
+    if (conversation.dm) pumpOutbox(conversation);
+  }
 }
 
 /**
- * Send again what is waiting: typed while offline, or whose ack the old socket never delivered.
- * The same ref makes a retry idempotent on the server.
+ * Send the conversation's oldest waiting message, one at a time: the server numbers messages in
+ * the order it stores them, and concurrent sends could be stored out of the order typed.
  */
-function flushPending(which) {
+function pumpOutbox(conversation) {
+  if (!canSend(conversation)) return;
   for (const [ref, item] of pending) {
-    const conversation = conversations.get(item.room);
-    if (!conversation || !which(conversation) || !canSend(conversation)) continue;
-    item.sentAt = Date.now();
-    send({ ...item.frame, ref });
+    if (item.room !== conversation.room) continue;
+    if (!item.inFlight) {
+      item.inFlight = true;
+      item.sentAt = Date.now();
+      send({ ...item.frame, ref });
+    }
+    return;
   }
 }
 
@@ -326,7 +335,7 @@ function onJoined({ room, seq, ref }) {
   conversation.joined = true;
   conversation.latestSeq = Math.max(conversation.latestSeq, Number(seq) || 0);
   request({ action: "who", room }, { kind: "who" });
-  flushPending((other) => other === conversation);
+  pumpOutbox(conversation);
   if (!conversation.log.ready) loadHistory(conversation);
   else if (conversation.log.hasGap(conversation.latestSeq)) fillGap(conversation);
   renderConversationList();
@@ -408,6 +417,7 @@ function onAck({ ref, id, room, seq }) {
   item.element.remove();
   const conversation = conversations.get(room) ?? conversations.get(item.room);
   if (!conversation) return;
+  pumpOutbox(conversation);
   addMessage(conversation, {
     type: "message",
     id,
@@ -488,6 +498,8 @@ function onError({ code, message, ref }) {
   if (item) {
     pending.delete(ref);
     markFailed(item, code);
+    const conversation = conversations.get(item.room);
+    if (conversation) pumpOutbox(conversation);
   }
   if (!info) return;
   const conversation = conversations.get(info.room);
@@ -702,9 +714,9 @@ function sendCurrent() {
     : { action: "send", room: current.room, text };
   const { element, status } = pendingElement(text);
   current.outbox.append(element);
-  const item = { frame, room: current.room, element, status, sentAt: Date.now(), tries: 1 };
+  const item = { frame, room: current.room, element, status, sentAt: 0, tries: 0, inFlight: false };
   pending.set(ref, item);
-  if (canSend(current)) send({ ...frame, ref });
+  pumpOutbox(current);
   ui.input.value = "";
   autosize();
   lastTypingSent = 0;
@@ -730,11 +742,11 @@ setInterval(() => {
   const now = Date.now();
   for (const [ref, item] of pending) {
     const conversation = conversations.get(item.room);
-    if (!conversation || !canSend(conversation)) continue;
-    if (now - item.sentAt < ACK_TIMEOUT_MS) continue;
+    if (!conversation || !item.inFlight || now - item.sentAt < ACK_TIMEOUT_MS) continue;
     if (item.tries >= ACK_RETRIES) {
       pending.delete(ref);
       markFailed(item, "timeout");
+      pumpOutbox(conversation);
       continue;
     }
     item.tries += 1;
@@ -839,9 +851,13 @@ function renderConversation() {
     ui.leave.hidden = true;
     ui.messages.replaceChildren();
     ui.input.disabled = true;
+    ui.input.placeholder = "Join a room to write";
     ui.sendButton.disabled = true;
     return;
   }
+  ui.input.placeholder = current.dm
+    ? `Message ${displayName(current.peer)}`
+    : `Message # ${current.room}`;
   ui.title.textContent = current.dm
     ? `Direct messages with ${displayName(current.peer)}`
     : `# ${current.room}`;
@@ -859,8 +875,12 @@ function renderMessagesIfCurrent(conversation) {
 function renderPresence() {
   if (!current || current.dm || !session) {
     ui.presence.replaceChildren();
+    ui.peopleHint.textContent = current?.dm
+      ? `Only you and ${displayName(current.peer)} see this conversation.`
+      : "Join a room to see who is there.";
     return;
   }
+  ui.peopleHint.textContent = "Select someone to message them directly.";
   const people = [...current.people.entries()].sort((a, b) =>
     a[1].localeCompare(b[1], undefined, { sensitivity: "base" }),
   );

@@ -104,6 +104,22 @@ def test_two_pages_chat_with_each_other(new_page: Callable[[], ChatPage]) -> Non
     assert alice.errors == bob.errors == []
 
 
+def test_messages_typed_quickly_keep_their_order(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("burst-")
+    page = signed_in(new_page, unique("Quick"), room)
+    cli = library_user(unique("watcher"))
+    cli.join(room)
+    typed = [f"burst {n}" for n in range(6)]
+    for text in typed:
+        page.send(text)  # no waiting between them
+    expect(page.messages()).to_have_count(len(typed))
+    assert page.texts() == typed
+    cli.wait_for_message(typed[-1])
+    assert [m.text for m in cli.messages] == typed
+
+
 def test_page_and_library_client_chat(
     new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
 ) -> None:
