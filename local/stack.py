@@ -27,6 +27,10 @@ from local.gateway import Gateway, GatewayOptions
 from local.logs import Log
 from local.management import ManagementApi
 from local.model import REGION, Stack, TemplateError, WebSocketApiSpec
+from local.provision import provision
+from local.runtime import Runtime
+from local.sources import EventSources, SourceOptions
+from local.template import api_endpoint_mapping, load_local_config, load_stack, rewrite_endpoints
 from local.tls import TlsFiles, ensure_certificates
 
 __all__ = ["LocalStack", "StackError"]
@@ -72,7 +76,7 @@ class LocalStack:
         static_dir: str | Path | None = None,
         workers: int = 4,
         state_dir: str | Path | None = None,
-        source_options: Any = None,
+        source_options: SourceOptions | None = None,
     ) -> None:
         self.template_path = Path(template).resolve()
         self.config_path = Path(config).resolve() if config else None
@@ -90,7 +94,7 @@ class LocalStack:
         self.workers = workers
         self.source_options = source_options
         self.log = Log(log_stream, fmt=log_format, level=log_level)
-        self.state_dir = Path(state_dir) if state_dir else self._default_state_dir()
+        self.state_dir = Path(state_dir) if state_dir else None
 
         self.stack: Stack | None = None
         self.api: WebSocketApiSpec | None = None
@@ -98,8 +102,8 @@ class LocalStack:
         self.tls: TlsFiles | None = None
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
-        self.runtime: Any = None
-        self.sources: Any = None
+        self.runtime: Runtime | None = None
+        self.sources: EventSources | None = None
         self._dev_settings: DevTokenSettings | None = None
         self._ssm: dict[str, str] = {}
         self._started = False
@@ -181,16 +185,6 @@ class LocalStack:
     async def _start(self) -> None:
         # moto's server logs every request through werkzeug; the stack log says what matters.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        from local.provision import provision
-        from local.runtime import Runtime
-        from local.sources import EventSources
-        from local.template import (
-            api_endpoint_mapping,
-            load_local_config,
-            load_stack,
-            rewrite_endpoints,
-        )
-
         overrides: dict[str, str] = {}
         if self.config_path is not None:
             config = load_local_config(self.config_path)
@@ -222,7 +216,8 @@ class LocalStack:
         for item in result.not_emulated:
             self.log.info("stack", f"not emulated (ignored): {item}")
 
-        self.tls = await asyncio.to_thread(ensure_certificates, self.state_dir / "tls")
+        state_dir = self.state_dir or self._default_state_dir()
+        self.tls = await asyncio.to_thread(ensure_certificates, state_dir / "tls")
         gateway = Gateway(
             api,
             _LateInvoker(),
