@@ -98,6 +98,10 @@ class Worker:
             env=self.env,
             cwd=str(self.fn.code_dir),
             limit=_LINE_LIMIT,
+            # Ctrl-C goes to the terminal's whole process group; workers must outlive it so the
+            # stack can still run $disconnect for every connection while it shuts down. They
+            # exit on end of input when the stack closes them, or when it dies.
+            start_new_session=True,
         )
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
