@@ -241,3 +241,11 @@ async def test_payloads_over_six_megabytes_are_refused_like_lambda(runtime: Runt
     assert not response.ok and response.error is not None
     assert response.error["errorType"] == "Function.ResponseSizeTooLarge"
     assert fits.ok and fits.payload == "x" * 1024
+
+
+async def test_workers_are_out_of_reach_of_the_terminals_ctrl_c(runtime: Runtime) -> None:
+    # Ctrl-C signals the terminal's foreground process group; workers must survive it so the
+    # stack can still run $disconnect for every connection on its way out.
+    result = await runtime.invoke("EchoFunction", {})
+
+    assert os.getpgid(result.payload["pid"]) != os.getpgid(0)
