@@ -253,7 +253,7 @@ class LocalStack:
         stack = rewrite_endpoints(stack, mapping)
         self.stack = stack
 
-        base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.ca_cert)}
+        base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.bundle)}
         self.runtime = Runtime(stack, base_env=base_env, log=self.log, max_workers=self.workers)
         await self.runtime.start()
         gateway.invoker = self.runtime

@@ -3,8 +3,8 @@
 Handlers build ``https://{domainName}/{stage}`` for ``@connections`` the way AWS's examples do,
 so the local management API must speak TLS that verifies. The stack makes its own CA once
 (cached in ``.local-stack/tls`` of the project, or a temporary directory), signs a server
-certificate with it, and gives every worker ``AWS_CA_BUNDLE`` pointing at the CA file: boto3 keeps
-verifying certificates, it just trusts this CA.
+certificate with it, and gives every worker ``AWS_CA_BUNDLE`` pointing at a bundle of this CA and
+botocore's usual roots: boto3 keeps verifying certificates, and trusts this CA as well.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.httpsession import get_cert_path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,9 +31,10 @@ _RENEW_WITHIN = dt.timedelta(days=30)
 
 @dataclass(frozen=True)
 class TlsFiles:
-    ca_cert: Path  # what AWS_CA_BUNDLE points at
+    ca_cert: Path  # the local CA alone
     cert: Path  # server certificate (127.0.0.1, ::1, localhost)
     key: Path
+    bundle: Path  # what AWS_CA_BUNDLE points at: the local CA plus botocore's usual roots
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -68,12 +70,31 @@ def _still_good(path: Path, now: dt.datetime) -> bool:
 def ensure_certificates(directory: Path) -> TlsFiles:
     """The CA and server certificate in ``directory``, made (or renewed) when needed."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+    files = TlsFiles(
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server-key.pem",
+        directory / "bundle.pem",
+    )
     now = dt.datetime.now(dt.UTC)
-    if all(p.exists() for p in (files.ca_cert, files.cert, files.key)) and all(
-        _still_good(p, now) for p in (files.ca_cert, files.cert)
+    if not (
+        all(p.exists() for p in (files.ca_cert, files.cert, files.key))
+        and all(_still_good(p, now) for p in (files.ca_cert, files.cert))
     ):
-        return files
+        _make(files, now)
+    _write_bundle(files)
+    return files
+
+
+def _write_bundle(files: TlsFiles) -> None:
+    # AWS_CA_BUNDLE replaces the trust store: keep the public roots in it, so handlers of a stack
+    # pointed at real AWS (--endpoint aws) still reach AWS.
+    roots = get_cert_path(True)
+    public = Path(roots).read_text() if isinstance(roots, str) and Path(roots).is_file() else ""
+    files.bundle.write_text(public.rstrip("\n") + "\n" + files.ca_cert.read_text())
+
+
+def _make(files: TlsFiles, now: dt.datetime) -> None:
 
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CA_NAME)])
@@ -139,4 +160,3 @@ def ensure_certificates(directory: Path) -> TlsFiles:
     files.key.chmod(0o600)
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    return files
