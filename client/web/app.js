@@ -267,6 +267,7 @@ function onOpen({ reconnected }) {
   }
   // What waited (typed while offline, or never acknowledged on the old socket) goes again with
   // the same ref, which the server stores once. DMs need no join; rooms wait for `joined`.
+  renderConversationList();
   for (const item of pending.values()) item.inFlight = false;
   for (const conversation of conversations.values()) {
     if (conversation.dm) pumpOutbox(conversation);

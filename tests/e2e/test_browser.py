@@ -8,10 +8,11 @@ other.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, WebSocketRoute, expect, sync_playwright
 
 from tests.e2e.browser_support import (
     CHROMIUM,
@@ -155,6 +156,25 @@ def test_history_appears_on_join(
     page = signed_in(new_page, unique("Late"), room)
     expect(page.messages()).to_have_count(3)
     assert page.texts() == ["earlier message 1", "earlier message 2", "earlier message 3"]
+
+
+def test_joined_rooms_come_back_after_a_reload(new_page: Callable[[], ChatPage]) -> None:
+    first, second = unique("kept-"), unique("left-")
+    name = unique("Rhea")
+    page = signed_in(new_page, name, first)
+    page.join(second)
+    page.send("still here tomorrow")
+    expect(page.message("still here tomorrow")).to_be_visible()
+    page.by("leave-room").click()  # leaves the second room
+    expect(page.room_item(second)).to_have_count(0)
+
+    page.page.reload()
+    page.by("signin-name").fill(name)
+    page.by("signin-submit").click()
+    page.expect_state("online")
+    expect(page.room_item(first)).to_have_attribute("data-joined", "true")
+    expect(page.room_item(second)).to_have_count(0)
+    expect(page.by("current-room")).to_have_attribute("data-room", first)
 
 
 def test_presence_list_follows_joins_and_leaves(new_page: Callable[[], ChatPage]) -> None:
@@ -347,6 +367,65 @@ def test_messages_sent_while_offline_arrive_once_after_reconnecting(
     cli.send(room, "after the outage")
     expect(page.message("after the outage")).to_have_count(1)
     expect(page.toast("error")).to_have_count(0)
+
+
+def _is(kind: str) -> Callable[[str | bytes], bool]:
+    """A frame predicate: a client frame with this action, or a server event of this type."""
+
+    def check(payload: str | bytes) -> bool:
+        try:
+            frame = json.loads(payload)
+        except ValueError:
+            return False
+        return isinstance(frame, dict) and kind in (frame.get("action"), frame.get("type"))
+
+    return check
+
+
+def test_page_pings_before_the_idle_timeout(new_page: Callable[[], ChatPage]) -> None:
+    page = new_page()
+    page.page.clock.install()  # the page's timers, fast-forwarded below; time still flows
+    with page.page.expect_websocket() as opened:
+        page.sign_in(unique("Ida"))
+    socket = opened.value
+    for _ in range(2):
+        # API Gateway closes a connection after 10 idle minutes; the page pings every few.
+        with socket.expect_event("framereceived", predicate=_is("pong")):
+            with socket.expect_event("framesent", predicate=_is("ping")):
+                page.page.clock.fast_forward("04:00")
+        page.expect_state("online")
+    assert not socket.is_closed()
+
+
+def test_a_socket_that_stops_answering_is_replaced(new_page: Callable[[], ChatPage]) -> None:
+    page = new_page()
+    swallowed: list[str | bytes] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            if _is("ping")(message):
+                swallowed.append(message)  # a half-dead network: the ping never arrives
+            else:
+                server.send(message)
+
+        ws.on_message(to_server)
+
+    page.page.route_web_socket(lambda url: "token=" in url, route)
+    page.page.clock.install()
+    room = unique("silent-")
+    page.sign_in(unique("Sid"))
+    page.join(room)
+    page.record_states()
+
+    page.page.clock.fast_forward("04:00")  # ping, never answered
+    page.page.clock.fast_forward("00:20")  # past the pong deadline: give up on that socket
+    page.wait_for_states("reconnecting", "online")
+    assert len(swallowed) == 1
+    expect(page.room_item(room)).to_have_attribute("data-joined", "true")
+    page.send("still here")
+    expect(page.message("still here")).to_have_count(1)
 
 
 # ------------------------------------------------------------------------------ deployed stacks
