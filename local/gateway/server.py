@@ -146,7 +146,8 @@ class _Connection(ServerConnection):
 
 def _split_target(target: str) -> tuple[str, list[tuple[str, str]]]:
     parts = urllib.parse.urlsplit(target)
-    return parts.path or "/", urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    path = urllib.parse.unquote(parts.path) or "/"
+    return path, urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
 
 
 def _json_response(status: int, value: Any) -> Response:
