@@ -303,6 +303,8 @@ async def cmd_send(args: argparse.Namespace, env: Environment) -> int:
     texts = await _read_lines(env) if args.text == ["-"] else [" ".join(args.text)]
     # A script wants an answer, not a client that waits forever for a server that went away.
     async with open_client(args, env, reconnect=False) as chat:
+        if args.room:
+            await chat.join(args.room)  # the server only takes messages from a room's members
         for text in texts:
             if args.to:
                 ack = await chat.dm(args.to, text)

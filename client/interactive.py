@@ -96,6 +96,8 @@ class Session:
             if room == self.current:
                 self.current = next(iter(sorted(self.chat.rooms)), None)
         elif name == "send" and len(rest) >= 2:
+            if rest[0] not in self.chat.rooms:
+                await self.chat.join(rest[0])  # only members may send
             await self.chat.send(rest[0], " ".join(rest[1:]))
         elif name == "dm" and len(rest) >= 2:
             await self.chat.dm(rest[0], " ".join(rest[1:]))
