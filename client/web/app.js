@@ -125,6 +125,11 @@ async function localToken(user, name) {
   return token;
 }
 
+function expired(token) {
+  const claims = decodeToken(token);
+  return Boolean(claims && typeof claims.exp === "number" && claims.exp * 1000 <= Date.now());
+}
+
 function expiresSoon(token) {
   const claims = decodeToken(token);
   return Boolean(claims && typeof claims.exp === "number" && claims.exp * 1000 - Date.now() < 60000);
@@ -172,7 +177,15 @@ ui.remoteForm.addEventListener("submit", (event) => {
   }
   storageSet(STORAGE.url, url);
   storageSet(STORAGE.token, ui.rememberToken.checked ? token : null);
-  startSession({ url, token, getToken: async () => token });
+  const getToken = async () => {
+    if (expired(token)) {
+      const error = new Error("the token has expired; sign in with a new one");
+      error.fatal = true;
+      throw error;
+    }
+    return token;
+  };
+  startSession({ url, token, getToken });
 });
 
 ui.signOut.addEventListener("click", () => endSession());

@@ -117,7 +117,8 @@ export class RoomLog {
  *
  * Events (CustomEvent `detail`): `state` {state, attempt, delayMs}, `open` {reconnected},
  * `server` (one parsed server event), `failed` {reason} when the very first connection could
- * not be made (a wrong URL or a rejected token: retrying would not help).
+ * not be made (a wrong URL or a rejected token: retrying would not help) or `getToken` threw an
+ * error marked `fatal` (an expired token nobody can renew).
  */
 export class ChatConnection extends EventTarget {
   constructor({
@@ -204,7 +205,9 @@ export class ChatConnection extends EventTarget {
     try {
       token = await this.getToken();
     } catch (error) {
-      this.fail(`could not get a token: ${error.message}`);
+      // A token that can never work again (expired, nobody to renew it) ends the session.
+      if (error.fatal) this.giveUp(error.message);
+      else this.fail(`could not get a token: ${error.message}`);
       return;
     }
     if (this.stopped) return;
@@ -247,6 +250,10 @@ export class ChatConnection extends EventTarget {
       this.scheduleRetry();
       return;
     }
+    this.giveUp(reason);
+  }
+
+  giveUp(reason) {
     this.stopped = true;
     this.setState(STATES.OFFLINE);
     this.dispatchEvent(new CustomEvent("failed", { detail: { reason } }));

@@ -1,23 +1,20 @@
 """Helpers for the browser tests: the local stack on a background loop, Chromium, and a page model.
 
 The local stack is asyncio; Playwright's sync API wants a thread without a running loop. So the
-stack (and any Python library client the tests use) lives on one event loop in a background
-thread, and the tests, plain functions, call into it with :meth:`BackgroundLoop.call`.
+stack runs on its own loop in a background thread (``local.testing.StackThread``, the
+``chat_stack`` fixture), the Python library clients the tests use run on that loop too, and the
+tests, plain functions, call into it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
-import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -27,18 +24,18 @@ from client.chat import ChatClient
 from client.events import Message
 from local.model import REGION
 from local.stack import LocalStack
+from local.testing import StackThread
 
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "TIMEOUT",
     "TIMEOUT_MS",
-    "BackgroundLoop",
     "ChatPage",
     "LibraryUser",
     "RunningStack",
     "chat_pages",
-    "running_stack",
+    "quiet_moto_requests",
     "unique",
 ]
 
@@ -47,8 +44,6 @@ T = TypeVar("T")
 # Every wait scales from this one constant (slow machines: raise TEST_TIMEOUT_SCALE).
 TIMEOUT = 10.0 * float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
 TIMEOUT_MS = TIMEOUT * 1000
-STARTUP_TIMEOUT = TIMEOUT * 6  # template, moto, worker processes
-ROOT = Path(__file__).resolve().parents[2]
 expect.set_options(timeout=TIMEOUT_MS)
 
 # Debian's Chromium: Playwright cannot download its own browsers on these machines.
@@ -69,42 +64,19 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-class BackgroundLoop:
-    """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits for it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="stack-loop", daemon=True
-        )
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T], *, timeout: float = TIMEOUT) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_rest() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.call(cancel_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(TIMEOUT)
-        self.loop.close()
-
-
 class LibraryUser:
     """A user of the Python client library (``client.chat.ChatClient``), driven from sync code."""
 
-    def __init__(self, loop: BackgroundLoop, url: str, token: str) -> None:
-        self._loop = loop
+    def __init__(self, running: StackThread, url: str, token: str) -> None:
+        self._running = running
         self.client = ChatClient(url, token)
         self.messages: list[Message] = []
         self._changed: asyncio.Condition | None = None
         self._reader: asyncio.Task[None] | None = None
-        loop.call(self._start())
+        self._call(self._start())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._running.call(coro, timeout=TIMEOUT)
 
     async def _start(self) -> None:
         self._changed = asyncio.Condition()
@@ -120,14 +92,14 @@ class LibraryUser:
                     self._changed.notify_all()
 
     def join(self, room: str) -> None:
-        self._loop.call(self.client.join(room))
+        self._call(self.client.join(room))
 
     def send(self, room: str, text: str) -> None:
         """Send and wait for the ack: the message is stored when this returns."""
-        self._loop.call(self.client.send(room, text))
+        self._call(self.client.send(room, text))
 
     def dm(self, to: str, text: str) -> None:
-        self._loop.call(self.client.dm(to, text))
+        self._call(self.client.dm(to, text))
 
     def wait_for_message(self, text: str) -> Message:
         async def wait() -> Message:
@@ -136,7 +108,7 @@ class LibraryUser:
                 await self._changed.wait_for(lambda: any(m.text == text for m in self.messages))
             return next(m for m in self.messages if m.text == text)
 
-        return self._loop.call(wait())
+        return self._call(wait())
 
     def close(self) -> None:
         async def stop() -> None:
@@ -145,7 +117,7 @@ class LibraryUser:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._reader
 
-        self._loop.call(stop())
+        self._call(stop())
 
 
 class ChatPage:
@@ -274,11 +246,11 @@ def chat_pages(browser: Browser, url: str) -> Iterator[Callable[[], ChatPage]]:
 class RunningStack:
     """The local stack as the browser tests use it: URLs, dev tokens, and two levers."""
 
-    def __init__(self, stack: LocalStack, loop: BackgroundLoop) -> None:
-        self.stack = stack
-        self.loop = loop
-        self.page_url = stack.page_url
-        self.ws_url = stack.ws_url
+    def __init__(self, running: StackThread) -> None:
+        self.running = running
+        self.stack: LocalStack = running.stack
+        self.page_url = self.stack.page_url
+        self.ws_url = self.stack.ws_url
 
     def dev_token(self, user: str, name: str | None = None) -> str:
         return self.stack.dev_token(user, name)
@@ -304,32 +276,19 @@ class RunningStack:
 
     def notify(self, *, users: list[str], payload: Any) -> None:
         """Publish to the NotificationsTopic, as a backend service would."""
-        assert self.stack.stack is not None
+        assert self.stack.stack is not None and self.stack.aws is not None
         topic_arn = self.stack.stack.resources["NotificationsTopic"].physical_id
         message = {"targets": {"users": users, "rooms": [], "all": False}, "payload": payload}
-        assert self.stack.aws is not None
-        sns = self.stack.aws.client("sns")
-        sns.publish(TopicArn=topic_arn, Message=json.dumps(message))
+        self.stack.aws.client("sns").publish(TopicArn=topic_arn, Message=json.dumps(message))
 
 
 @contextlib.contextmanager
-def running_stack(loop: BackgroundLoop) -> Iterator[RunningStack]:
-    """The project's own template and local.yaml on free ports, serving the browser page."""
-    stack = LocalStack(
-        ROOT / "template.yaml",
-        config=ROOT / "local.yaml",
-        static_dir=ROOT / "client" / "web",
-        log_stream=io.StringIO(),
-        state_dir=Path(tempfile.mkdtemp(prefix="browser-stack-")),
-        workers=2,
-    )
-    # The embedded moto server logs every request; a failing test's report needs none of it.
+def quiet_moto_requests() -> Iterator[None]:
+    """The embedded moto server logs every request; a failing test's report needs none of it."""
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
     werkzeug.setLevel(logging.WARNING)
-    loop.call(stack.start(), timeout=STARTUP_TIMEOUT)
     try:
-        yield RunningStack(stack, loop)
+        yield
     finally:
-        loop.call(stack.stop(), timeout=STARTUP_TIMEOUT)
         werkzeug.setLevel(level)

@@ -9,21 +9,23 @@ other.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
+import jwt
 import pytest
 from playwright.sync_api import Browser, WebSocketRoute, expect, sync_playwright
 
+from local.testing import StackThread
 from tests.e2e.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TIMEOUT_MS,
-    BackgroundLoop,
     ChatPage,
     LibraryUser,
     RunningStack,
     chat_pages,
-    running_stack,
+    quiet_moto_requests,
     unique,
 )
 
@@ -33,16 +35,9 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[BackgroundLoop]:
-    background = BackgroundLoop()
-    yield background
-    background.close()
-
-
-@pytest.fixture(scope="module")
-def stack(loop: BackgroundLoop) -> Iterator[RunningStack]:
-    with running_stack(loop) as running:
-        yield running
+def stack(chat_stack: StackThread) -> Iterator[RunningStack]:
+    with quiet_moto_requests():
+        yield RunningStack(chat_stack)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +55,11 @@ def new_page(browser: Browser, stack: RunningStack) -> Iterator[Callable[[], Cha
 
 
 @pytest.fixture
-def library_user(loop: BackgroundLoop, stack: RunningStack) -> Iterator[Callable[..., LibraryUser]]:
+def library_user(stack: RunningStack) -> Iterator[Callable[..., LibraryUser]]:
     users: list[LibraryUser] = []
 
     def make(user: str, name: str | None = None) -> LibraryUser:
-        client = LibraryUser(loop, stack.ws_url, stack.dev_token(user, name))
+        client = LibraryUser(stack.running, stack.ws_url, stack.dev_token(user, name))
         users.append(client)
         return client
 
@@ -457,6 +452,28 @@ def test_sign_in_with_url_and_token_remembers_only_what_was_asked(
     page.page.reload()
     expect(page.by("ws-token")).to_have_value(token)
     expect(page.by("remember-token")).to_be_checked()
+
+
+def test_an_expired_token_ends_the_session_instead_of_retrying(
+    stack: RunningStack, new_page: Callable[[], ChatPage]
+) -> None:
+    user = unique("exa")
+    token = stack.dev_token(user)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    page = new_page()
+    page.page.clock.install()
+    page.page.goto(page.url)
+    page.by("ws-url").fill(stack.ws_url)
+    page.by("ws-token").fill(token)
+    page.by("connect-submit").click()
+    page.expect_state("online")
+
+    page.page.clock.fast_forward(int((expires_at - time.time() + 60) * 1000))
+    assert stack.drop_user(user) == 1
+    expect(page.toast("error")).to_contain_text("expired")
+    page.expect_state("offline")
+    expect(page.by("signin")).to_be_visible()
+    assert stack.connection_ids(user) == []
 
 
 def test_a_rejected_token_is_reported(
