@@ -54,7 +54,7 @@ def _first_str(*values: Any) -> str | None:
 
 def _ssm_values(data: Mapping[str, Any]) -> dict[str, str]:
     """The seeded SSM parameters, as ``name -> value`` whatever list/map form the file uses."""
-    seeds = data.get("ssm_parameters") or data.get("ssm") or data.get("parameters") or {}
+    seeds = data.get("ssm") or data.get("ssm_parameters") or {}
     if isinstance(seeds, Mapping):
         seeds = seeds.get("parameters", seeds)
     values: dict[str, str] = {}
@@ -75,7 +75,7 @@ def _ssm_values(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def settings_from_local_yaml(data: Mapping[str, Any], *, source: str = LOCAL_YAML) -> DevSettings:
-    overrides = data.get("parameter_overrides") or data.get("parameters_overrides") or {}
+    overrides = data.get("parameters") or data.get("parameter_overrides") or {}
     overrides = overrides if isinstance(overrides, Mapping) else {}
     tokens = data.get("dev_tokens") or data.get("tokens") or data.get("dev_token") or {}
     tokens = tokens if isinstance(tokens, Mapping) else {}
