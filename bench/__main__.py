@@ -1,0 +1,158 @@
+"""``python -m bench`` (``make bench``): the benchmarks of the local stack, with a table at the end.
+
+    python -m bench                      # everything, full sizes (takes a while)
+    python -m bench --quick              # small sizes, a few minutes
+    python -m bench --only fanout --sizes 1000
+    python -m bench --only join          # 1,000 members joined through the protocol
+    python -m bench --only load
+    python -m bench --only hold --sizes 10000
+    python -m bench --report             # only rewrite bench/RESULTS.md from bench/results/
+
+Every result goes to ``bench/results/<name>.json``; ``bench/RESULTS.md`` is rewritten from all
+of them. Benchmarks are never tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from bench.common import git_commit, machine, raise_fd_limit, utc_now, write_result
+from bench.report import write_report
+
+SUITES = ("fanout", "join", "load", "hold")
+
+# connections, rooms, senders, total msg/s, seconds
+LOAD_FULL = [(200, 10, 20, 100.0, 20.0), (1000, 20, 50, 100.0, 20.0)]
+LOAD_QUICK = [(100, 5, 10, 50.0, 10.0)]
+
+
+def _sizes(text: str | None, default: list[int]) -> list[int]:
+    if not text:
+        return default
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument("--only", choices=SUITES, action="append", help="run only these")
+    parser.add_argument("--sizes", help="comma list of N for fanout / join / hold")
+    parser.add_argument("--messages", type=int, default=None, help="messages per fan-out run")
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions of the load test")
+    parser.add_argument("--processes", type=int, default=None, help="client processes")
+    parser.add_argument(
+        "--moto",
+        choices=("embedded", "external", "both"),
+        default="both",
+        help="hold: moto inside the stack process, in its own process, or both runs",
+    )
+    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md")
+    args = parser.parse_args(argv)
+
+    raise_fd_limit()
+    if args.report:
+        print(write_report())
+        return 0
+    suites = args.only or list(SUITES)
+    info = {"machine": machine(), "commit": git_commit(), "quick": args.quick}
+    failures = 0
+
+    def save(name: str, body: dict[str, Any], started: float) -> None:
+        body = {
+            "name": name,
+            "recorded": utc_now(),
+            "seconds": round(time.monotonic() - started, 1),
+            **info,
+            **body,
+        }
+        print(f"  -> {write_result(name, body)}")
+
+    if "fanout" in suites:
+        messages = args.messages or (3 if args.quick else 5)
+        for n in _sizes(args.sizes, [200] if args.quick else [1000, 10000]):
+            print(f"fanout N={n}")
+            started = time.monotonic()
+            try:
+                from bench.fanout import run_fanout
+
+                body = run_fanout(
+                    n,
+                    messages=messages,
+                    floor_repeats=messages,
+                    tutorial_repeats=3,
+                    processes=args.processes,
+                )
+                save(f"fanout-{n}", body, started)
+            except Exception as exc:  # noqa: BLE001 (report, go on with the others)
+                failures += 1
+                print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    if "join" in suites:
+        for n in _sizes(args.sizes, [100] if args.quick else [1000]):
+            print(f"fanout N={n}, members joined through the protocol")
+            started = time.monotonic()
+            try:
+                from bench.fanout import run_fanout
+
+                body = run_fanout(
+                    n,
+                    messages=args.messages or 3,
+                    floor_repeats=3,
+                    tutorial_repeats=1,
+                    processes=args.processes,
+                    join="protocol",
+                    join_deadline=600.0,
+                )
+                save(f"join-{n}", body, started)
+            except Exception as exc:  # noqa: BLE001
+                failures += 1
+                print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    if "load" in suites:
+        from bench.load import run_load
+
+        for connections, rooms, senders, rate, duration in LOAD_QUICK if args.quick else LOAD_FULL:
+            print(
+                f"load: {connections} connections, {rooms} rooms, {senders} senders, "
+                f"{rate:g} msg/s for {duration:g}s, x{args.repeats}"
+            )
+            started = time.monotonic()
+            try:
+                body = run_load(
+                    connections=connections,
+                    rooms=rooms,
+                    senders=senders,
+                    rate=rate,
+                    duration=duration,
+                    repeats=args.repeats,
+                )
+                save(body["name"], body, started)
+            except Exception as exc:  # noqa: BLE001
+                failures += 1
+                print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    if "hold" in suites:
+        from bench.hold import run_hold
+
+        modes = ["embedded", "external"] if args.moto == "both" else [args.moto]
+        for n in _sizes(args.sizes, [500] if args.quick else [10000]):
+            for mode in modes:
+                print(f"hold N={n} (moto {mode})")
+                started = time.monotonic()
+                try:
+                    body = run_hold(n, processes=args.processes, moto=mode)
+                    save(f"hold-{n}-{mode}", body, started)
+                except Exception as exc:  # noqa: BLE001
+                    failures += 1
+                    print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    print()
+    print(write_report())
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

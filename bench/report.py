@@ -1,0 +1,185 @@
+"""``bench/RESULTS.md`` from the JSON files under ``bench/results/``: one table per benchmark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import RESULTS_DIR, fmt_spread, load_results
+
+RESULTS_MD = RESULTS_DIR.parent / "RESULTS.md"
+
+
+def _kb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1024:.1f} KB"
+
+
+def _ms(s: dict[str, float] | None, digits: int = 0) -> str:
+    return fmt_spread(s, digits, " ms")
+
+
+def _fanout_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| N | membership | path | send -> last recipient | p50 | p99 | first | lost | dup |",
+        "| ---: | --- | --- | --- | --- | --- | --- | ---: | ---: |",
+    ]
+    keyed = [
+        (r["n"], name, r)
+        for name, r in results.items()
+        if name.startswith(("fanout-", "join-")) and "stack" in r
+    ]
+    for n, _name, r in sorted(keyed):
+        membership = "join action" if r.get("membership") == "protocol" else "direct writes"
+        for label, key in (
+            ("local stack", "stack"),
+            ("floor: websockets.broadcast", "floor"),
+            ("tutorial: sequential post_to_connection", "tutorial"),
+        ):
+            part = r.get(key) or {}
+            if not part.get("runs"):
+                continue
+            digits = 1 if key == "floor" else 0
+            rows.append(
+                f"| {n:,} | {membership} | {label} | {_ms(part.get('last_ms'), digits)} | "
+                f"{_ms(part.get('p50_ms'), digits)} | {_ms(part.get('p99_ms'), digits)} | "
+                f"{_ms(part.get('first_ms'), digits)} | {part.get('missing_total', 0)} | "
+                f"{r.get('duplicates', 0) if key != 'floor' else 0} |"
+            )
+    return rows
+
+
+def _connect_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| benchmark | N | connected | connects/s | connect p50 | connect p99 | concurrency |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in sorted(results.items()):
+        for key, label in (("connect", "local stack"), ("floor_connect", "floor server")):
+            c = r.get(key)
+            if not c or not c.get("latency_ms"):
+                continue
+            lat = c["latency_ms"]
+            rows.append(
+                f"| {name} ({label}) | {c['requested']:,} | {c['connected']:,} | "
+                f"{c['per_second']:.0f} | {lat['p50']:.0f} ms | {lat['p99']:.0f} ms | "
+                f"{r.get('connect_concurrency', '')} |"
+            )
+    return rows
+
+
+def _join_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for name, r in sorted(results.items()):
+        j = r.get("protocol_join")
+        if not j:
+            continue
+        lat = j.get("latency_ms") or {}
+        rows.append(
+            f"- {name}: {j['joined']:,} of {r['n']:,} joined through `join` in "
+            f"{j['seconds']:.0f} s "
+            f"({j['per_second']:.1f} joins/s, ~{j['presence_posts']:,} presence posts; join "
+            f"latency p50 {lat.get('p50', 0):.0f} ms, p99 {lat.get('p99', 0):.0f} ms; "
+            f"{j['errors']} not joined within {j['deadline_s']:.0f} s)."
+        )
+    return rows
+
+
+def _load_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| connections / rooms / senders | msg/s offered | acked msg/s | deliveries/s | p50 | "
+        "p95 | p99 | max | sent / acked | lost | dup | errors |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in sorted(results.items()):
+        if not name.startswith("load-"):
+            continue
+        c = r["config"]
+        rows.append(
+            f"| {c['connections']} / {c['rooms']} / {c['senders']} | {c['rate']:g} | "
+            f"{fmt_spread(r['sent_per_s'], 0)} | {fmt_spread(r['delivered_per_s'], 0)} | "
+            f"{_ms(r['latency_p50_ms'])} | {_ms(r['latency_p95_ms'])} | "
+            f"{_ms(r['latency_p99_ms'])} | {_ms(r['latency_max_ms'])} | "
+            f"{r['sent_total']} / {r['acked_total']} | {r['lost_total']} | "
+            f"{r['duplicates_total']} | {r['errors_total']} |"
+        )
+    return rows
+
+
+def _hold_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| N | moto | connected | still open | connects/s | connect p50 / p99 | stack process "
+        "/ conn | whole tree / conn | moto process / conn | client / conn |",
+        "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in sorted(results.items()):
+        if not name.startswith("hold-"):
+            continue
+        c = r["connect"]
+        p = r["per_connection"]
+        lat = c.get("latency_ms") or {}
+        rows.append(
+            f"| {r['n']:,} | {r['moto']} | {c['connected']:,} | {r.get('still_open', '')} | "
+            f"{c['per_second']:.0f} | {lat.get('p50', 0):.0f} / {lat.get('p99', 0):.0f} ms | "
+            f"{_kb(p['stack_main_bytes'])} | {_kb(p['stack_tree_bytes'])} | "
+            f"{_kb(p.get('moto_bytes'))} | {_kb(p['client_bytes'])} |"
+        )
+    return rows
+
+
+def write_report() -> str:
+    results = load_results()
+    machines = {
+        f"{r['machine']['cpu_model']}, {r['machine']['cpus']} CPUs, "
+        f"{r['machine']['memory_gb']} GB, Python {r['machine']['python']}"
+        for r in results.values()
+        if "machine" in r
+    }
+    recorded = sorted(r.get("recorded", "") for r in results.values())
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python -m bench` from `bench/results/*.json` (one file per benchmark, with "
+        "every repetition). How they are measured and what limits them: "
+        "`docs/benchmarks.md`.",
+        "",
+        f"Machine: {'; '.join(sorted(machines)) or 'n/a'}. Other work ran on the machine at the "
+        "same time, so figures are noisy: each is the median of its repetitions with "
+        "(min-max, n) beside it.",
+        f"Recorded: {recorded[0] if recorded else 'n/a'} .. {recorded[-1] if recorded else ''}.",
+        "",
+        "## Fan-out to one room (send -> every recipient)",
+        "",
+        "Latencies are per message from the send to the arrival at each recipient; the median "
+        "over messages, (min-max, n messages). Floor: a bare `websockets` server in its own "
+        "process, `websockets.broadcast` of the same payload to N connections held by the same "
+        "client processes. Tutorial: one boto3 `post_to_connection` at a time to the stack's "
+        "`@connections` (HTTPS), the same N connection ids.",
+        "",
+        *_fanout_rows(results),
+        "",
+        *_join_rows(results),
+        "",
+        "## Connect rate",
+        "",
+        "Each stack connect is an upgrade held through the authorizer and `$connect` "
+        "invocations; concurrency is the number of upgrades the clients keep in flight.",
+        "",
+        *_connect_rows(results),
+        "",
+        "## Sustained load (`chat loadtest`)",
+        "",
+        "Median over fresh-stack repetitions (min-max, n). Latency is send -> each member; "
+        "lost and dup are counted against acks after the client's de-duplication by id.",
+        "",
+        *_load_rows(results),
+        "",
+        "## Connections held, memory per connection",
+        "",
+        "RSS growth over the baseline (after a 100-connection warm-up that starts the worker "
+        "pools) divided by N, after the connections were held for 15 s.",
+        "",
+        *_hold_rows(results),
+        "",
+    ]
+    text = "\n".join(lines)
+    RESULTS_MD.write_text(text)
+    return text
