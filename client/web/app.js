@@ -114,7 +114,14 @@ function userIdFor(name) {
 function socketUrlFromConfig(config) {
   const url = config.ws_url ?? config.websocket_url ?? config.wsUrl ?? config.url;
   if (typeof url !== "string" || !url) throw new Error("/_local/config has no WebSocket URL");
-  return url;
+  // A stack listening on every interface still names 127.0.0.1; a browser on another machine
+  // must use the host it loaded this page from.
+  const target = new URL(url);
+  const loopback = ["127.0.0.1", "localhost", "[::1]"];
+  if (loopback.includes(target.hostname) && !loopback.includes(location.hostname)) {
+    target.hostname = location.hostname;
+  }
+  return target.toString();
 }
 
 async function localToken(user, name) {
