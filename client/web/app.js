@@ -390,6 +390,10 @@ function onHistory({ room, messages, ref }) {
   const conversation = conversations.get(room);
   if (!conversation) return;
   const list = Array.isArray(messages) ? messages : [];
+  if (info?.kind === "earlier") {
+    showEarlier(conversation, list);
+    return;
+  }
   for (const message of list) addMessage(conversation, message);
   const log = conversation.log;
   conversation.filling = false;
@@ -404,6 +408,34 @@ function onHistory({ room, messages, ref }) {
   }
   if (log.hasGap(conversation.latestSeq)) fillGap(conversation);
   renderMessagesIfCurrent(conversation);
+  updateEarlier(conversation);
+}
+
+/** Scrollback: the page before the oldest message shown, keeping the view where it was. */
+function loadEarlier(conversation) {
+  const oldest = conversation.log.messages[0];
+  if (!oldest || conversation.earlier.disabled) return;
+  conversation.earlier.disabled = true;
+  request(
+    { action: "history", room: conversation.room, before: oldest.seq, limit: HISTORY_PAGE },
+    { kind: "earlier" },
+  );
+}
+
+function showEarlier(conversation, messages) {
+  const fromBottom = ui.messages.scrollHeight - ui.messages.scrollTop;
+  for (const message of messages) addMessage(conversation, message);
+  if (conversation === current) ui.messages.scrollTop = ui.messages.scrollHeight - fromBottom;
+  // Nothing older came back: the rest is past the retention period.
+  if (messages.length === 0) conversation.noEarlier = true;
+  conversation.earlier.disabled = false;
+  updateEarlier(conversation);
+}
+
+function updateEarlier(conversation) {
+  const oldest = conversation.log.messages[0];
+  conversation.earlier.hidden =
+    !conversation.log.ready || conversation.noEarlier || !oldest || oldest.seq <= 1;
 }
 
 function conversationFor(room) {
@@ -531,6 +563,8 @@ function onError({ code, message, ref }) {
   } else if (info.kind === "initial" || info.kind === "gap") {
     conversation.filling = false;
     conversation.log.ready = true;
+  } else if (info.kind === "earlier") {
+    conversation.earlier.disabled = false;
   }
 }
 
@@ -543,7 +577,13 @@ function newConversation(room) {
   list.className = "message-list";
   const outbox = document.createElement("ol");
   outbox.className = "message-list outbox";
-  container.append(list, outbox);
+  const earlier = document.createElement("button");
+  earlier.type = "button";
+  earlier.className = "link load-earlier";
+  earlier.dataset.testid = "load-earlier";
+  earlier.textContent = "Load earlier messages";
+  earlier.hidden = true;
+  container.append(earlier, list, outbox);
   const conversation = {
     room,
     dm: isDm(room),
@@ -558,8 +598,11 @@ function newConversation(room) {
     container,
     list,
     outbox,
+    earlier,
+    noEarlier: false,
     atBottom: true,
   };
+  earlier.addEventListener("click", () => loadEarlier(conversation));
   conversations.set(room, conversation);
   return conversation;
 }

@@ -32,6 +32,7 @@ from tests.e2e.browser_support import (
 pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=alert(1)>"
+HISTORY_PAGE = 50  # messages the page shows on joining a room (app.js)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +152,26 @@ def test_history_appears_on_join(
     page = signed_in(new_page, unique("Late"), room)
     expect(page.messages()).to_have_count(3)
     assert page.texts() == ["earlier message 1", "earlier message 2", "earlier message 3"]
+    expect(page.by("load-earlier")).to_be_hidden()  # the whole room is already shown
+
+
+def test_earlier_messages_load_on_request(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("long-")
+    cli = library_user(unique("talker"))
+    cli.join(room)
+    sent = [f"old {n}" for n in range(1, HISTORY_PAGE + 4)]
+    for text in sent:
+        cli.send(room, text)
+
+    page = signed_in(new_page, unique("Reader"), room)
+    expect(page.messages()).to_have_count(HISTORY_PAGE)  # the latest page only
+    assert page.texts() == sent[-HISTORY_PAGE:]
+    page.by("load-earlier").click()
+    expect(page.messages()).to_have_count(len(sent))
+    assert page.texts() == sent
+    expect(page.by("load-earlier")).to_be_hidden()  # nothing before seq 1
 
 
 def test_joined_rooms_come_back_after_a_reload(new_page: Callable[[], ChatPage]) -> None:
