@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="hold: moto inside the stack process, in its own process, or both runs",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="fanout: sample the stack with py-spy during two extra messages (not in the figures)",
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     floor_repeats=messages,
                     tutorial_repeats=3,
                     processes=args.processes,
+                    profile=args.profile,
                 )
                 save(f"fanout-{n}", body, started)
             except Exception as exc:  # noqa: BLE001 (report, go on with the others)

@@ -109,11 +109,13 @@ class _Worker:
             "open": sum(1 for c in group if not c.closed),
         }
 
-    async def send(self, tag: str, index: int, text: str) -> int:
+    async def send(self, tag: str, index: int, text: str) -> tuple[int, float]:
+        """Send one frame; its monotonic time (ns) and wall-clock time (s, for the stack log)."""
         conn = self.groups[tag][index]
         sent = time.monotonic_ns()
+        wall = time.time()
         await conn.ws.send(text)
-        return sent
+        return sent, wall
 
     async def join(
         self, tag: str, room: str, concurrency: int, timeout: float, deadline: float

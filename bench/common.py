@@ -140,6 +140,30 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def cpu_by_component(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a stack process (``stack``) and of its Lambda workers, summed per
+    function (``worker:<dir>``, from the worker's command line); other children as ``other``."""
+    found = {"stack": cpu_seconds(pid)}
+    for kid in descendants(pid):
+        try:
+            with open(f"/proc/{kid}/cmdline", "rb") as f:
+                cmd = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        marker = "/functions/"
+        if marker in cmd:
+            name = "worker:" + cmd.split(marker, 1)[1].split('"', 1)[0].split("/", 1)[0]
+        else:
+            name = "other"
+        found[name] = found.get(name, 0.0) + cpu_seconds(kid)
+    return found
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds used between two snapshots (a worker that appeared counts from zero)."""
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in sorted(after.items())}
+
+
 def open_fds(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))

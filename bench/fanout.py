@@ -22,13 +22,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from bench.clients import ClientPool, split
-from bench.common import RESULTS_DIR, distribution, rss_bytes, spread
+from bench.common import (
+    RESULTS_DIR,
+    cpu_by_component,
+    cpu_delta,
+    distribution,
+    rss_bytes,
+    spread,
+)
 from bench.floor import FloorServer
 from bench.stack import StackProcess
 
@@ -158,6 +167,7 @@ def run_fanout(
     join: str = "direct",
     join_deadline: float = 300.0,
     tutorial_limit: float = 180.0,
+    profile: bool = False,
     log=print,  # noqa: ANN001
 ) -> dict[str, Any]:
     processes = processes or max(2, math.ceil(2 * n / 6000))
@@ -170,6 +180,7 @@ def run_fanout(
         "connect_concurrency": connect_concurrency,
         "membership": join,
         "text_chars": TEXT_CHARS,
+        "loadavg_before": os.getloadavg(),
     }
     stack = StackProcess(log_path=Path(log_path)).start()
     pool = ClientPool(processes)
@@ -258,14 +269,17 @@ def run_fanout(
         # ---- stack fan-out and floor, interleaved
         stack_runs: list[dict[str, Any]] = []
         floor_runs: list[dict[str, Any]] = []
-        wait_s = max(60.0, n / 100)
+        wait_s = max(60.0, n / 50)
 
         def send(key: str) -> dict[str, Any]:
             frame = json.dumps(
                 {"action": "send", "room": room, "text": _text(key), "ref": f"bm:{key}a;"}
             )
-            sent = pool.one(0, "send", "sender", 0, frame, timeout=30)
+            cpu0 = cpu_by_component(stack.pid)
+            sent, wall = pool.one(0, "send", "sender", 0, frame, timeout=30)
             r = _wait(pool, "r", key, sent, wait_s)
+            r["cpu_seconds"] = cpu_delta(cpu0, cpu_by_component(stack.pid))
+            r["sent_wall"] = wall
             ack = pool.one(0, "wait", "sender", f"{key}a", 10, timeout=30)
             r["ack_ms"] = (ack["times_ns"][0] - sent) / 1e6 if ack["times_ns"] else None
             return r
@@ -295,6 +309,27 @@ def run_fanout(
                 log(f"  floor  #{k}: last {r['last_ms']:.1f} ms, missing {r['missing']}")
                 time.sleep(0.5)
         out["stack"] = {"runs": stack_runs, **_summary(stack_runs)}
+        out["stack"]["phases"] = _phases(log_path, [r["sent_wall"] for r in stack_runs])
+        # What the broadcast function's member Query costs moto alone, from outside.
+        t = time.monotonic()
+        ddb = stack.client("dynamodb")
+        items = 0
+        for page in ddb.get_paginator("query").paginate(
+            TableName=conn_table,
+            KeyConditionExpression="pk = :r",
+            ExpressionAttributeValues={":r": {"S": f"ROOM#{room}"}},
+        ):
+            items += len(page["Items"])
+        out["members_query"] = {"items": items, "ms": round((time.monotonic() - t) * 1000, 1)}
+        log(f"  members query from outside: {items} items in {out['members_query']['ms']} ms")
+        if profile:
+            # Not part of the figures above: py-spy samples the stack and its workers while two
+            # more messages fan out, to show where the time goes.
+            from bench.profile import ProfileRecorder
+
+            with ProfileRecorder(stack.pid, RESULTS_DIR / "profiles" / f"fanout-{n}") as rec:
+                out["profiled_messages"] = [send(f"{run_id}p{k}") for k in range(2)]
+            out["profile"] = rec.summary
         out["floor"] = {"runs": floor_runs, **_summary(floor_runs)}
 
         # ---- tutorial loop: sequential post_to_connection
@@ -305,6 +340,8 @@ def run_fanout(
         for k in range(tutorial_repeats):
             key = f"{run_id}t{k}"
             data = _event(key, room, 1000 + k).encode()
+            cpu0 = cpu_by_component(stack.pid)
+            loop_cpu0 = time.process_time()
             begun = time.monotonic_ns()
             posted = 0
             stop_at = time.monotonic() + tutorial_limit
@@ -315,6 +352,8 @@ def run_fanout(
                     break
             loop_ms = (time.monotonic_ns() - begun) / 1e6
             r = _wait(pool, "r", key, begun, 30 if posted == len(cids) else 5)
+            r["cpu_seconds"] = cpu_delta(cpu0, cpu_by_component(stack.pid))
+            r["cpu_seconds"]["loop"] = round(time.process_time() - loop_cpu0, 2)
             r["posted"] = posted
             r["loop_ms"] = loop_ms
             r["complete"] = posted == len(cids)
@@ -326,6 +365,7 @@ def run_fanout(
         dups = pool.all("dups", "r", timeout=30)
         out["duplicates"] = sum(dups)
         out["stack_after_runs"] = stack.tree_rss()
+        out["loadavg_after"] = os.getloadavg()
 
         # ---- teardown: empty the room first so the disconnects post no presence to it
         _delete_memberships(stack, conn_table, room, cids)
@@ -338,6 +378,54 @@ def run_fanout(
         out["stack_stop"] = stack.stop()
         pool.close()
         floor.close()
+    return out
+
+
+_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) (\w+)\s+\[[^\]]*\] (.*)$")
+
+
+def _phases(log_path: Path, sent_walls: list[float]) -> list[dict[str, Any]]:
+    """Per message, from the stack log (wall clock, ms after the send): when the chat function
+    had stored it, when the broadcast function had handled the stream record, and when each
+    fan-out chunk had been posted. The log has millisecond times and local time of day."""
+    events: list[tuple[float, str]] = []
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        h, mi, s_, ms, source, rest = m.groups()
+        tod = int(h) * 3600 + int(mi) * 60 + int(s_) + int(ms) / 1000
+        if source == "ChatFunction" and "MessagesStored" in rest:
+            events.append((tod, "stored"))
+        elif source == "BroadcastFunction" and "INFO broadcast" in rest:
+            events.append((tod, "broadcast"))
+        elif source == "FanoutFunction" and "chunk posted" in rest:
+            events.append((tod, "chunk"))
+    out: list[dict[str, Any]] = []
+    for i, wall in enumerate(sent_walls):
+        lt = time.localtime(wall)
+        start = lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec + (wall % 1)
+        end = start + 10_000
+        if i + 1 < len(sent_walls):
+            nxt = time.localtime(sent_walls[i + 1])
+            end = nxt.tm_hour * 3600 + nxt.tm_min * 60 + nxt.tm_sec + (sent_walls[i + 1] % 1)
+        mine = [(t, k) for t, k in events if start - 0.002 <= t < end]
+
+        def first(kind: str, mine: list[tuple[float, str]] = mine, start: float = start) -> Any:
+            found = [t for t, k in mine if k == kind]
+            return round((found[0] - start) * 1000) if found else None
+
+        out.append(
+            {
+                "stored_ms": first("stored"),
+                "broadcast_done_ms": first("broadcast"),
+                "chunks_done_ms": [round((t - start) * 1000) for t, k in mine if k == "chunk"],
+            }
+        )
     return out
 
 

@@ -47,6 +47,48 @@ def _fanout_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _median(values: list[float]) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _phase_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| N | ack | stored (chat fn) | broadcast fn done | first recipient | chunks posted "
+        "(first / last) | last recipient | cold first message | members Query (moto, from "
+        "outside) |",
+        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for name, r in sorted(results.items(), key=lambda kv: kv[1].get("n", 0)):
+        stack = r.get("stack") or {}
+        phases = stack.get("phases") or []
+        if not name.startswith("fanout-") or not phases:
+            continue
+        runs = stack["runs"]
+
+        def med(values: list[Any]) -> str:
+            m = _median([v for v in values if v is not None])
+            return "n/a" if m is None else f"{m:.0f} ms"
+
+        first_chunk = [p["chunks_done_ms"][0] if p["chunks_done_ms"] else None for p in phases]
+        last_chunk = [p["chunks_done_ms"][-1] if p["chunks_done_ms"] else None for p in phases]
+        cold = (r.get("cold_message") or {}).get("last_ms")
+        q = r.get("members_query") or {}
+        rows.append(
+            f"| {r['n']:,} | {med([x.get('ack_ms') for x in runs])} | "
+            f"{med([p['stored_ms'] for p in phases])} | "
+            f"{med([p['broadcast_done_ms'] for p in phases])} | "
+            f"{med([x['first_ms'] for x in runs])} | "
+            f"{med(first_chunk)} / {med(last_chunk)} | {med([x['last_ms'] for x in runs])} | "
+            f"{'n/a' if cold is None else f'{cold:.0f} ms'} | "
+            f"{q.get('items', 0):,} items in {q.get('ms', 0):.0f} ms |"
+        )
+    return rows
+
+
 def _connect_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
         "| benchmark | N | connected | connects/s | connect p50 | connect p99 | concurrency |",
@@ -157,6 +199,12 @@ def write_report() -> str:
         *_fanout_rows(results),
         "",
         *_join_rows(results),
+        "",
+        "Where a stack fan-out spends its time (median over the measured messages, ms after "
+        "the send; stored / broadcast / chunk times are the handlers' log lines, which have "
+        "millisecond resolution):",
+        "",
+        *_phase_rows(results),
         "",
         "## Connect rate",
         "",
