@@ -206,6 +206,10 @@ class LocalStack:
         )
         api = _choose_api(stack)
         self.api = api
+        for other in stack.websocket_apis[1:]:
+            self.log.warning(
+                "stack", f"not served (one WebSocket API per stack): {other.logical_id}"
+            )
         self._dev_settings = dev_token_settings(dev_token_section, self._ssm, stack.parameters)
 
         aws = self.aws
