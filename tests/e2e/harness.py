@@ -121,7 +121,7 @@ def make_api(
 async def running_gateway(
     api: WebSocketApiSpec, runtime: InProcessRuntime, **options: Any
 ) -> AsyncIterator[Gateway]:
-    log = Log(open(os.devnull, "w"))  # noqa: SIM115 - closed below
+    log = Log(open(os.devnull, "w"))  # closed below
     gateway = Gateway(api, runtime, log, GatewayOptions(**options))
     await gateway.start()
     try:
