@@ -163,6 +163,7 @@ class ChatClient:
         self._fatal: ChatError | None = None
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._fills: dict[str, asyncio.Task[None]] = {}
+        self._fill_again: set[str] = set()
         self._helpers: set[asyncio.Task[Any]] = set()
         self._last_sent = 0.0
 
@@ -489,11 +490,17 @@ class ChatClient:
             return
         ref = event.ref
         future = self._pending.pop(ref, None) if ref else None
-        if future is not None and not future.done():
+        if future is not None:
+            if future.done():
+                return
             if isinstance(event, ErrorEvent):
                 future.set_exception(ServerError(event.code, event.message, ref=ref))
             else:
                 future.set_result(event)
+            return
+        if ref is not None and isinstance(event, (Ack, Joined, Left, History, Pong)):
+            # Replies go only to the connection that asked: this is a late answer to a request
+            # of ours that already timed out (a retried send's first ack, say). Not news.
             return
         self._events.put_nowait(event)
 
@@ -510,9 +517,17 @@ class ChatClient:
     def _start_fill(self, room: str, *, grace: bool) -> None:
         running = self._fills.get(room)
         if running is not None and not running.done():
+            self._fill_again.add(room)  # it may be past the point that would see this gap
             return
-        task = asyncio.create_task(self._fill(room, grace=grace))
-        self._fills[room] = task
+        self._fills[room] = asyncio.create_task(self._fill_then_recheck(room, grace=grace))
+
+    async def _fill_then_recheck(self, room: str, *, grace: bool) -> None:
+        try:
+            await self._fill(room, grace=grace)
+        finally:
+            if room in self._fill_again and self.state is not State.CLOSED:
+                self._fill_again.discard(room)
+                self._fills[room] = asyncio.create_task(self._fill_then_recheck(room, grace=False))
 
     async def _fill(self, room: str, *, grace: bool) -> None:
         # A message past a gap often just overtook the missing one; give it a moment to arrive
@@ -607,8 +622,11 @@ class ChatClient:
     ) -> Ack:
         budget = self._send_retries if retries is None else retries
         while True:
+            # Waiting for the connection is bounded by the queue limit and timeout, and is not
+            # retried: a request that waited that long has had its chance.
+            await self._wait_open()
             try:
-                reply = await self._request(dict(frame), timeout=timeout)
+                reply = await self._request(dict(frame), timeout=timeout, internal=True)
             except RequestTimeout:
                 if budget <= 0 or self.state is State.CLOSED:
                     raise

@@ -259,7 +259,9 @@ class LoadRun:
         assert member.client is not None
         client = member.client
         interval = self.config.senders / self.config.rate
-        count = int(self.config.duration / interval)
+        # The total is rate x duration, shared out so the senders' counts differ by at most one.
+        total = round(self.config.rate * self.config.duration)
+        count = total // self.config.senders + (member.index < total % self.config.senders)
         # Stagger the senders over one interval so the total rate is smooth, not bursts.
         offset = interval * member.index / max(1, self.config.senders)
         start = time.perf_counter()
