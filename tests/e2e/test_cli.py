@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import boto3
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -151,3 +152,73 @@ def test_help_lists_the_options() -> None:
         "--host",
     ):
         assert flag in out
+
+
+MOTO_SERVER = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # runs until the test closes our stdin
+server.stop()
+"""
+
+
+def test_endpoint_flag_uses_another_aws_endpoint(tmp_path: Path) -> None:
+    moto = subprocess.Popen(
+        [sys.executable, "-c", MOTO_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert moto.stdout is not None and moto.stdin is not None
+    try:
+        endpoint = f"http://127.0.0.1:{moto.stdout.readline().strip()}"
+        proc = run_local(
+            "--template",
+            str(ECHO_TEMPLATE),
+            "--endpoint",
+            endpoint,
+            "--port",
+            "0",
+            "--management-port",
+            "0",
+            "--https-port",
+            "0",
+            cwd=tmp_path,  # no local.yaml here: the template's own defaults
+        )
+        assert proc.stdout is not None
+        try:
+            out = lines_of(proc.stdout)
+            seen: list[str] = []
+            ws_url = wait_for_line(out, r"WebSocket\s+(ws://\S+)", seen).group(1)
+            assert wait_for_line(out, r"AWS endpoint\s+(\S+)", seen).group(1) == endpoint
+            wait_for_line(out, r"Ctrl-C", seen)
+            with TestSocket.open(ws_url, timeout=TIMEOUT) as ws:
+                ws.send_json({"action": "echo", "text": "elsewhere"})
+                cid = ws.receive_json(timeout=3 * TIMEOUT)["connectionId"]
+            # The connect handler wrote its record into the other endpoint's DynamoDB.
+            dynamodb = boto3.session.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name="us-east-1",
+            ).client("dynamodb", endpoint_url=endpoint)
+            (table,) = dynamodb.list_tables()["TableNames"]
+            items = dynamodb.query(
+                TableName=table,
+                KeyConditionExpression="pk = :c",
+                ExpressionAttributeValues={":c": {"S": cid}},
+            )["Items"]
+            assert any(item["sk"]["S"].startswith("connect#") for item in items)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(6 * TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=TIMEOUT)
+    finally:
+        moto.stdin.close()
+        moto.wait(3 * TIMEOUT)
+        moto.stdout.close()
