@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         "--moto",
         choices=("embedded", "external", "both"),
         default="both",
-        help="hold: moto inside the stack process, in its own process, or both runs",
+        help="hold: moto inside the stack process, in its own process, or both runs; fanout: "
+        "'external' runs it with moto in its own process (default: embedded)",
     )
     parser.add_argument(
         "--profile",
@@ -90,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                     tutorial_repeats=3,
                     processes=args.processes,
                     profile=args.profile,
+                    moto="external" if args.moto == "external" else "embedded",
                 )
-                save(f"fanout-{n}", body, started)
+                suffix = "-external-moto" if args.moto == "external" else ""
+                save(f"fanout-{n}{suffix}", body, started)
             except Exception as exc:  # noqa: BLE001 (report, go on with the others)
                 failures += 1
                 print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -168,12 +168,14 @@ def run_fanout(
     join_deadline: float = 300.0,
     tutorial_limit: float = 180.0,
     profile: bool = False,
+    moto: str = "embedded",
     log=print,  # noqa: ANN001
 ) -> dict[str, Any]:
     processes = processes or max(2, math.ceil(2 * n / 6000))
     run_id = uuid.uuid4().hex[:6]
     room = f"bench-{run_id}"
-    log_path = RESULTS_DIR / "logs" / f"fanout-{n}.log"
+    suffix = "-external-moto" if moto == "external" else ""
+    log_path = RESULTS_DIR / "logs" / f"fanout-{n}{suffix}.log"
     out: dict[str, Any] = {
         "n": n,
         "client_processes": processes,
@@ -182,7 +184,15 @@ def run_fanout(
         "text_chars": TEXT_CHARS,
         "loadavg_before": os.getloadavg(),
     }
-    stack = StackProcess(log_path=Path(log_path)).start()
+    moto_proc = None
+    extra: list[str] = []
+    if moto == "external":
+        from bench.hold import moto_server
+
+        moto_proc, url = moto_server(RESULTS_DIR / "logs" / f"moto-fanout-{n}.log")
+        extra = ["--endpoint", url]
+        out["moto"] = "external"
+    stack = StackProcess(log_path=Path(log_path), extra_args=extra).start()
     pool = ClientPool(processes)
     floor = FloorServer()
     try:
@@ -378,6 +388,9 @@ def run_fanout(
         out["stack_stop"] = stack.stop()
         pool.close()
         floor.close()
+        if moto_proc is not None:
+            moto_proc.terminate()
+            moto_proc.wait(20)
     return out
 
 

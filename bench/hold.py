@@ -31,9 +31,10 @@ from bench.stack import StackProcess
 WARM_UP = 100
 
 
-def _moto_server(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def moto_server(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    """A moto server in its own process on a free port (the stack's ``--endpoint``)."""
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -83,7 +84,7 @@ def run_hold(
     moto_proc = None
     extra: list[str] = []
     if moto == "external":
-        moto_proc, url = _moto_server(RESULTS_DIR / "logs" / f"moto-{n}.log")
+        moto_proc, url = moto_server(RESULTS_DIR / "logs" / f"moto-{n}.log")
         extra = ["--endpoint", url]
     stack = StackProcess(
         log_path=RESULTS_DIR / "logs" / f"hold-{n}-{moto}.log", extra_args=extra

@@ -89,6 +89,28 @@ def _phase_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _cpu_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        "| N | path | CPU seconds per message, median (by process) |",
+        "| ---: | --- | --- |",
+    ]
+    for name, r in sorted(results.items(), key=lambda kv: kv[1].get("n", 0)):
+        if not name.startswith("fanout-"):
+            continue
+        for label, key in (("local stack", "stack"), ("tutorial loop", "tutorial")):
+            runs = [x for x in (r.get(key) or {}).get("runs", []) if x.get("cpu_seconds")]
+            if not runs:
+                continue
+            names = sorted({k for x in runs for k in x["cpu_seconds"]})
+            parts = []
+            for k in names:
+                m = _median([x["cpu_seconds"].get(k, 0.0) for x in runs])
+                if m is not None and m >= 0.05:
+                    parts.append(f"{k} {m:.1f}")
+            rows.append(f"| {r['n']:,} | {label} | {', '.join(parts)} |")
+    return rows if len(rows) > 2 else []
+
+
 def _connect_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
         "| benchmark | N | connected | connects/s | connect p50 | connect p99 | concurrency |",
@@ -205,6 +227,14 @@ def write_report() -> str:
         "millisecond resolution):",
         "",
         *_phase_rows(results),
+        "",
+        "CPU time used while one message fans out (from `/proc`; `stack` is the `python -m "
+        "local` process: gateway, `@connections`, event sources and the embedded moto; "
+        "`worker:<fn>` are the Lambda worker processes; `loop` is the tutorial loop's own "
+        "process). The machine has 2 cores, so more than ~2 s of CPU per second of wall time "
+        "is not available:",
+        "",
+        *_cpu_rows(results),
         "",
         "## Connect rate",
         "",
