@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from local.model import REGION, TemplateError
+from local.runtime.pool import WorkerDied
 
 __all__ = ["ExitStatus", "build_parser", "main"]
 
@@ -132,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes per function at most (%(default)s)",
     )
+    parser.add_argument(
+        "--no-prewarm",
+        dest="prewarm",
+        action="store_false",
+        help="start workers on first use instead of at start-up (faster start; import errors "
+        "then show at the first invocation)",
+    )
     return parser
 
 
@@ -209,6 +217,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> ExitStatus:
         log_level=args.log_level,
         static_dir=static,
         workers=args.workers,
+        prewarm=args.prewarm,
     )
 
     loop = asyncio.get_running_loop()
@@ -261,6 +270,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return int(asyncio.run(_run(args, out)))
     except TemplateError as exc:
         err.write(f"error: template {args.template}: {exc}\n")
+        return ExitStatus.USAGE
+    except WorkerDied as exc:
+        # Only start-up can get here (prewarm): a handler that cannot be imported or initialised.
+        err.write(f"error: a function could not start: {exc.error.get('errorType')}: {exc}\n")
         return ExitStatus.USAGE
     except UsageError as exc:
         err.write(f"error: {exc}\n")

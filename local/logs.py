@@ -174,11 +174,7 @@ class Log:
         message = r.message
         if r.structured is not None:
             s = r.structured
-            rest = {
-                k: v
-                for k, v in s.items()
-                if k not in ("level", "message", "timestamp", "function_request_id")
-            }
+            rest = {k: v for k, v in s.items() if k not in _TEXT_HIDDEN}
             if "message" in s or "level" in s:
                 message = f"{str(s.get('level', '')).upper()} {s.get('message', '')}".strip()
                 if rest:
@@ -190,6 +186,26 @@ class Log:
             if colour:
                 message = f"{colour}{message}{_RESET}"
         return f"{clock} {source}{rid} {message}"
+
+
+# Keys every Powertools line repeats; the text format leaves them out so that what the handler
+# said stands out (the JSON format keeps the whole object).
+_TEXT_HIDDEN = frozenset(
+    {
+        "level",
+        "message",
+        "timestamp",
+        "function_request_id",
+        "location",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_arn",
+        "function_memory_size",
+        "xray_trace_id",
+        "sampling_rate",
+    }
+)
 
 
 def _iso(ts: float) -> str:

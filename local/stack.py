@@ -77,6 +77,7 @@ class LocalStack:
         workers: int = 4,
         state_dir: str | Path | None = None,
         source_options: SourceOptions | None = None,
+        prewarm: bool = False,
     ) -> None:
         self.template_path = Path(template).resolve()
         self.config_path = Path(config).resolve() if config else None
@@ -93,6 +94,9 @@ class LocalStack:
         self.static_dir = Path(static_dir).resolve() if static_dir else None
         self.workers = workers
         self.source_options = source_options
+        # Start one worker per function before accepting connections, so a handler that cannot
+        # be imported stops the stack at start-up instead of failing the first message.
+        self.prewarm = prewarm
         self.log = Log(log_stream, fmt=log_format, level=log_level)
         self.state_dir = Path(state_dir) if state_dir else None
 
@@ -258,7 +262,13 @@ class LocalStack:
         self.stack = stack
 
         base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.bundle)}
-        self.runtime = Runtime(stack, base_env=base_env, log=self.log, max_workers=self.workers)
+        self.runtime = Runtime(
+            stack,
+            base_env=base_env,
+            log=self.log,
+            max_workers=self.workers,
+            prewarm=self.prewarm,
+        )
         await self.runtime.start()
         gateway.invoker = self.runtime
 

@@ -310,7 +310,12 @@ class FunctionPool:
         """Start one worker now, so import errors show at start-up rather than at first use."""
         async with self._slots:
             worker = Worker(self.fn, self.env, self.log, self.python)
-            await worker.start(self.init_timeout)
+            try:
+                await worker.start(self.init_timeout)
+            except WorkerDied as exc:
+                # Name the function: at start-up the message is all the user sees.
+                error = {**exc.error, "errorMessage": f"{self.fn.logical_id}: {exc}"}
+                raise WorkerDied(error) from None
             self._log_cold_start(worker, None)
             self._all.add(worker)
             self._idle.append(worker)

@@ -131,6 +131,32 @@ def test_a_template_it_cannot_run_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert "Traceback" not in err + out
 
 
+def test_a_handler_that_cannot_be_imported_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ECHO_TEMPLATE.parent / "src", tmp_path / "src")
+    (tmp_path / "template.yaml").write_text(ECHO_TEMPLATE.read_text())
+    handlers = tmp_path / "src" / "handlers.py"
+    handlers.write_text(handlers.read_text() + "\nimport a_module_that_is_not_installed\n")
+    proc = run_local(
+        "--template",
+        "template.yaml",
+        "--port",
+        "0",
+        "--management-port",
+        "0",
+        "--https-port",
+        "0",
+        cwd=tmp_path,
+    )
+    out, err = proc.communicate(timeout=6 * TIMEOUT)
+    assert proc.returncode == 2
+    assert err.count("\n") == 1, err
+    assert "Runtime.ImportModuleError" in err and "a_module_that_is_not_installed" in err
+    assert "Function" in err  # names the function that failed
+    assert "Traceback" not in err + out
+
+
 def test_help_lists_the_options() -> None:
     proc = run_local("--help")
     out, _ = proc.communicate(timeout=3 * TIMEOUT)

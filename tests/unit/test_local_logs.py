@@ -63,3 +63,28 @@ def test_colour_when_asked_for() -> None:
     out = io.StringIO()
     Log(out, color=True).error("gateway", "bad")
     assert "\x1b[31m" in out.getvalue()
+
+
+def test_text_format_leaves_out_what_every_powertools_line_repeats() -> None:
+    line = json.dumps(
+        {
+            "level": "INFO",
+            "message": "connected",
+            "location": "handler:31",
+            "service": "chat",
+            "cold_start": False,
+            "function_name": "local-ConnectFunction-X",
+            "function_arn": "arn:aws:lambda:us-east-1:1:function:local-ConnectFunction-X",
+            "function_memory_size": 256,
+            "connection_id": "abc=",
+        }
+    )
+    text, js = io.StringIO(), io.StringIO()
+    Log(text).handler_output("ConnectFunction", line, request_id="r4")
+    Log(js, fmt="json").handler_output("ConnectFunction", line, request_id="r4")
+
+    shown = text.getvalue()
+    assert shown.rstrip().endswith('INFO connected {"connection_id":"abc="}'), shown
+    assert "function_arn" not in shown and "handler:31" not in shown
+    # Machines still get everything the handler wrote.
+    assert json.loads(js.getvalue())["function_arn"].endswith("local-ConnectFunction-X")
