@@ -32,6 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log=wiring.message_log(config),
         delivery=delivery,
         send_rate_per_second=config.send_rate_per_second,
+        presence_room_limit=config.presence_room_limit,
     )
     reply = reply_to_frame(request, service=service, limits=wiring.limits(config))
     if reply is not None:

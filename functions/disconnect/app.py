@@ -25,7 +25,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = wiring.connection_store(config)
     endpoint = request.management_endpoint(config.management_endpoint)
     delivery = wiring.delivery(config, endpoint, store=store)
-    rooms = leave_all(request.connection_id, store=store, delivery=delivery)
+    rooms = leave_all(
+        request.connection_id,
+        store=store,
+        delivery=delivery,
+        presence_room_limit=config.presence_room_limit,
+    )
     logger.info(
         "disconnected",
         extra={"status": request.disconnect_status_code, "rooms": len(rooms)},

@@ -208,3 +208,29 @@ def test_join_after_the_connection_item_was_swept_restores_a_whole_item(
     assert item["ownerId"] == {"S": "alice"}
     assert item["rooms"] == {"SS": ["lobby"]}
     assert int(item["expiresAt"]["N"]) > 0
+
+
+def test_presence_and_typing_are_skipped_in_rooms_above_the_presence_limit(
+    chat: ChatHarness,
+) -> None:
+    small = {"PRESENCE_ROOM_LIMIT": "2"}
+    dave = User("dave", "Dave")
+    for cid, user in (("c-alice", ALICE), ("c-bob", BOB), ("c-dave", dave)):
+        chat.connect(cid, user)
+    chat.say("c-alice", {"action": "join", "room": "lobby"}, **small)
+    chat.say("c-bob", {"action": "join", "room": "lobby"}, **small)
+    # Two members: within the limit, so Alice hears Bob arrive.
+    assert chat.types("c-alice") == ["joined", "presence"]
+
+    chat.say("c-dave", {"action": "join", "room": "lobby"}, **small)
+    chat.say("c-dave", {"action": "typing", "room": "lobby"}, **small)
+    # Three members: nobody is told about Dave's join or typing ...
+    assert chat.types("c-alice") == ["joined", "presence"]
+    assert chat.types("c-bob") == ["joined"]
+    # ... but the room still lists him, and his messages still reach everyone.
+    who = chat.reply("c-alice", {"action": "who", "room": "lobby"})
+    assert [u["id"] for u in who["users"]] == ["alice", "bob", "dave"]
+    chat.say("c-dave", {"action": "send", "room": "lobby", "text": "hi all"}, **small)
+    chat.pump()
+    assert chat.api.last("c-alice")["text"] == "hi all"
+    assert chat.api.last("c-bob")["text"] == "hi all"

@@ -54,11 +54,13 @@ class ChatService:
         log: MessageLog,
         delivery: Delivery,
         send_rate_per_second: int = 20,
+        presence_room_limit: int = 100,
     ) -> None:
         self._store = store
         self._log = log
         self._delivery = delivery
         self._rate = send_rate_per_second
+        self._presence_limit = presence_room_limit
 
     def handle(self, frame: Frame, caller: Caller) -> dict[str, Any] | None:
         if isinstance(frame, Join):
@@ -167,13 +169,42 @@ class ChatService:
         self._to_members(room, event, exclude=caller.connection_id)
 
     def _to_members(self, room: str, event: dict[str, Any], *, exclude: str) -> None:
-        ids = [m.connection_id for m in self._store.members(room)]
-        # Presence and typing are small and short-lived: post them here, never via the queue.
-        result = self._delivery.deliver(encode(event), ids, exclude=[exclude], allow_queue=False)
-        observability.record_fanout(result)
+        _post_small_event(
+            self._store, self._delivery, room, event, exclude=exclude, limit=self._presence_limit
+        )
 
 
-def leave_all(connection_id: str, *, store: ConnectionStore, delivery: Delivery) -> list[str]:
+def _post_small_event(
+    store: ConnectionStore,
+    delivery: Delivery,
+    room: str,
+    event: dict[str, Any],
+    *,
+    exclude: str,
+    limit: int,
+) -> None:
+    """Post a presence or typing event to a room's members, unless the room is big.
+
+    These events are posted from the request that caused them, never via the queue, so their
+    cost lands on that request: in a room of thousands, one join would post thousands of
+    presence events (and N joins N^2). Above ``limit`` members they are skipped, as big chat
+    products do; ``who`` still lists the room.
+    """
+    ids = store.member_ids(room, limit=limit)
+    if len(ids) > limit:
+        observability.count("PresenceSkipped")
+        return
+    result = delivery.deliver(encode(event), ids, exclude=[exclude], allow_queue=False)
+    observability.record_fanout(result)
+
+
+def leave_all(
+    connection_id: str,
+    *,
+    store: ConnectionStore,
+    delivery: Delivery,
+    presence_room_limit: int = 100,
+) -> list[str]:
     """Delete a connection and its memberships, then tell each room it left; return the rooms.
 
     Idempotent: an unknown connection deletes nothing and announces nothing.
@@ -187,7 +218,7 @@ def leave_all(connection_id: str, *, store: ConnectionStore, delivery: Delivery)
     name = str(item.get("name", user_id))
     for room in rooms:
         event = presence_change_event(room=room, event="leave", user_id=user_id, name=name)
-        ids = [m.connection_id for m in store.members(room)]
-        result = delivery.deliver(encode(event), ids, exclude=[connection_id], allow_queue=False)
-        observability.record_fanout(result)
+        _post_small_event(
+            store, delivery, room, event, exclude=connection_id, limit=presence_room_limit
+        )
     return rooms

@@ -68,6 +68,7 @@ class Config:
     send_rate_per_second: int = 20
     fanout_concurrency: int = 32
     fanout_chunk_size: int = 500
+    presence_room_limit: int = 100
     service_name: str = "chat"
     metrics_namespace: str = "ServerlessChat"
 
@@ -105,6 +106,7 @@ class Config:
             "send_rate_per_second",
             "fanout_concurrency",
             "fanout_chunk_size",
+            "presence_room_limit",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -135,6 +137,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "send_rate_per_second": ("SEND_RATE_PER_SECOND", _positive_int),
     "fanout_concurrency": ("FANOUT_CONCURRENCY", _positive_int),
     "fanout_chunk_size": ("FANOUT_CHUNK_SIZE", _positive_int),
+    "presence_room_limit": ("PRESENCE_ROOM_LIMIT", _positive_int),
     "service_name": ("POWERTOOLS_SERVICE_NAME", _text),
     "metrics_namespace": ("POWERTOOLS_METRICS_NAMESPACE", _text),
 }

@@ -2,7 +2,7 @@
 
 Logs are JSON with the connection id and the API Gateway request id appended per request. Never
 pass a token or message text to the logger: log sizes, codes and ids. Metrics (EMF):
-``MessagesStored``, ``Deliveries``, ``GoneConnections``, ``ThrottledPosts`` and
+``MessagesStored``, ``Deliveries``, ``GoneConnections``, ``ThrottledPosts``, ``PresenceSkipped`` and
 ``RejectedFrames`` with a ``code`` dimension.
 """
 

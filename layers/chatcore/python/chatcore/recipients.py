@@ -21,7 +21,7 @@ def room_recipients(store: ConnectionStore, room: str) -> list[str]:
         for user in dict.fromkeys(dm_members(room)):
             ids.extend(store.connections_of(user))
         return ids
-    return [member.connection_id for member in store.members(room)]
+    return store.member_ids(room)
 
 
 def notification_recipients(store: ConnectionStore, notification: Notification) -> list[str]:
