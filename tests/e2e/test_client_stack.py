@@ -124,16 +124,6 @@ async def test_join_send_ack_receive_history_who_dm(chat_stack: Any) -> None:
         await a.ping()
 
 
-async def test_retried_ref_is_stored_once(chat_stack: Any) -> None:
-    room, ada = unique("room"), unique("ada")
-    async with client(chat_stack, ada) as a:
-        await a.join(room)
-        first = await a.send(room, "once", ref="same-ref")
-        second = await a.send(room, "once", ref="same-ref")
-        assert (second.id, second.seq) == (first.id, first.seq)
-        assert len((await a.history(room)).messages) == 1
-
-
 async def test_server_errors_and_rejected_tokens(chat_stack: Any) -> None:
     ada = unique("ada")
     async with client(chat_stack, ada) as a:
@@ -263,3 +253,51 @@ async def test_cli_loadtest_report(chat_stack: Any, tmp_path: Path) -> None:
     assert data["messages"]["lost"] == 0
     assert data["messages"]["acked"] == 20
     assert data["messages"]["delivered"] == 20 * 4
+
+
+# -- last: a retried ref makes the store cancel a transaction; broadcasting must survive it ---
+
+
+async def test_retried_ref_is_stored_once_and_broadcasting_goes_on(chat_stack: Any) -> None:
+    room, ada, bob = unique("room"), unique("ada"), unique("bob")
+    async with client(chat_stack, ada) as a, client(chat_stack, bob) as b:
+        await a.join(room)
+        await b.join(room)
+        first = await a.send(room, "once", ref="same-ref")
+        second = await a.send(room, "once", ref="same-ref")
+        assert (second.id, second.seq) == (first.id, first.seq)
+        after = await a.send(room, "after the retry")
+        assert after.seq == 2
+        assert [m.text for m in (await a.history(room)).messages] == ["once", "after the retry"]
+        got = await collect(b, 2)
+        assert [(m.seq, m.text) for m in got] == [(1, "once"), (2, "after the retry")]
+
+
+async def test_concurrent_sends_from_several_users_all_reach_every_member(chat_stack: Any) -> None:
+    room, bob = unique("room"), unique("bob")
+    senders = [client(chat_stack, unique(f"s{n}")) for n in range(4)]
+    async with client(chat_stack, bob) as b:
+        await b.join(room)
+        for sender in senders:
+            await sender.connect()
+            await sender.join(room)
+        try:
+            # Sends racing for the same room's next seq: the store retries the losers.
+            acks = await asyncio.gather(*(s.send(room, f"c{n}") for n, s in enumerate(senders)))
+            assert sorted(ack.seq for ack in acks) == [1, 2, 3, 4]
+            got = await collect(b, 4)
+            assert sorted(m.text for m in got) == ["c0", "c1", "c2", "c3"]
+            after = await senders[0].send(room, "and one more")
+            [last] = await collect(b, 1)
+            assert (last.seq, last.text) == (after.seq, "and one more")
+        finally:
+            await asyncio.gather(*(s.close() for s in senders))
+
+
+async def test_concurrent_sends_within_the_budget_are_all_accepted(chat_stack: Any) -> None:
+    room, ada = unique("room"), unique("ada")
+    async with client(chat_stack, ada) as a:
+        await a.join(room)
+        # Six sends in the same second from one connection: well under SEND_RATE_PER_SECOND (20).
+        acks = await asyncio.gather(*(a.send(room, f"c{n}") for n in range(6)))
+        assert sorted(ack.seq for ack in acks) == list(range(1, 7))
