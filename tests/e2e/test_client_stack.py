@@ -20,7 +20,7 @@ from client.events import Event
 from client.loadtest import LoadConfig, run_load
 from tests.e2e.conftest import ROOT
 from tests.e2e.harness import TIMEOUT
-from tests.unit.test_client_cli import Stream
+from tests.unit.client_fake_server import Stream
 
 # The stack runs every handler in worker processes on a 2-core machine: allow it room.
 WAIT = 3 * TIMEOUT

@@ -1,4 +1,5 @@
-"""A small in-memory server that speaks the chat wire protocol, for the client's unit tests.
+"""Test helpers for the client: an in-memory server that speaks the chat wire protocol, and a
+stream that tests can wait on.
 
 It is not the backend: it exists so the client's reactions (reconnect, gap fill, de-duplication,
 retries, queued sends, rejected tokens) can be provoked on purpose, which the real stack does not
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import os
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -25,7 +28,7 @@ import jwt
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-__all__ = ["TIMEOUT", "FakeChatServer", "fake_token", "running_fake"]
+__all__ = ["TIMEOUT", "FakeChatServer", "Stream", "fake_token", "running_fake"]
 
 # Every wait in these tests scales from this one constant, like the e2e tests' own.
 TIMEOUT = 10.0 * float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
@@ -235,3 +238,26 @@ async def running_fake() -> AsyncIterator[tuple[FakeChatServer, str]]:
         yield server, url
     finally:
         await server.stop()
+
+
+class Stream(io.StringIO):
+    """A text stream another thread can wait on: ``wait_for("text")``."""
+
+    def __init__(self, initial: str = "", *, tty: bool = False) -> None:
+        super().__init__(initial)
+        self._tty = tty
+        self._changed = threading.Condition()
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def write(self, text: str) -> int:
+        with self._changed:
+            n = super().write(text)
+            self._changed.notify_all()
+        return n
+
+    def wait_for(self, text: str, timeout: float = TIMEOUT) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: text in self.getvalue(), timeout):
+                raise AssertionError(f"{text!r} never appeared in {self.getvalue()!r}")

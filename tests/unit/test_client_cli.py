@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,32 +12,9 @@ import pytest
 
 from client.cli import main
 from client.context import Environment, ExitStatus
-from tests.unit.client_fake_server import SECRET, TIMEOUT, FakeChatServer, running_fake
+from tests.unit.client_fake_server import SECRET, TIMEOUT, FakeChatServer, Stream, running_fake
 
 COMMANDS = ["token", "connect", "send", "listen", "history", "who", "notify", "loadtest"]
-
-
-class Stream(io.StringIO):
-    """A text stream another thread can wait on: ``wait_for("text")``."""
-
-    def __init__(self, initial: str = "", *, tty: bool = False) -> None:
-        super().__init__(initial)
-        self._tty = tty
-        self._changed = threading.Condition()
-
-    def isatty(self) -> bool:
-        return self._tty
-
-    def write(self, text: str) -> int:
-        with self._changed:
-            n = super().write(text)
-            self._changed.notify_all()
-        return n
-
-    def wait_for(self, text: str, timeout: float = TIMEOUT) -> None:
-        with self._changed:
-            if not self._changed.wait_for(lambda: text in self.getvalue(), timeout):
-                raise AssertionError(f"{text!r} never appeared in {self.getvalue()!r}")
 
 
 def make_env(tmp_path: Path, stdin: str = "", **environ: str) -> Environment:

@@ -10,8 +10,7 @@ from typing import Any
 from client.cli import main
 from client.context import Environment, ExitStatus
 from client.loadtest import LoadConfig, run_load
-from tests.unit.client_fake_server import SECRET, TIMEOUT, fake_token, running_fake
-from tests.unit.test_client_cli import Stream
+from tests.unit.client_fake_server import SECRET, TIMEOUT, Stream, fake_token, running_fake
 
 
 def config(url: str, **changes: Any) -> LoadConfig:
