@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,59 @@ async def test_reconnect_mid_stream_loses_and_duplicates_nothing(chat_stack: Any
     assert len({m.id for m in received}) == total
     assert b.stats.reconnects == 1
     assert states[:4] == [State.CONNECTING, State.OPEN, State.RECONNECTING, State.OPEN]
+
+
+def connection_ids(stack: Any, user: str) -> list[str]:
+    """The gateway's connections of ``user`` (read on the stack's own loop)."""
+
+    async def find() -> list[str]:
+        gateway = stack.stack.gateway
+        return [
+            cid
+            for cid, live in gateway.connections.items()
+            if (live.peer.authorizer or {}).get("principalId") == user
+        ]
+
+    return list(stack.call(find(), TIMEOUT))
+
+
+def delete_connection(stack: Any, connection_id: str) -> int:
+    request = urllib.request.Request(
+        f"{stack.management_url}/@connections/{connection_id}", method="DELETE"
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        return int(response.status)
+
+
+async def test_connection_deleted_by_the_server_reconnects_without_loss(chat_stack: Any) -> None:
+    room, ada, bob = unique("room"), unique("ada"), unique("bob")
+    total = 20
+    async with client(chat_stack, ada) as a, client(chat_stack, bob) as b:
+        await a.join(room)
+        await b.join(room)
+        received: list[Message] = []
+        deleted = asyncio.Event()
+
+        async def read() -> None:
+            async for event in b.events():
+                if isinstance(event, Message):
+                    received.append(event)
+                    if len(received) == 5 and not deleted.is_set():
+                        [cid] = await asyncio.to_thread(connection_ids, chat_stack, bob)
+                        assert await asyncio.to_thread(delete_connection, chat_stack, cid) == 204
+                        deleted.set()
+                    if len(received) >= total:
+                        return
+
+        reader = asyncio.create_task(read())
+        for n in range(total):
+            await a.send(room, f"m{n}")
+        await asyncio.wait_for(reader, WAIT)
+
+    assert deleted.is_set()
+    assert [m.seq for m in received] == list(range(1, total + 1))
+    assert len({m.id for m in received}) == total
+    assert b.stats.reconnects == 1
 
 
 # -- CLI -----------------------------------------------------------------------------------------
