@@ -221,3 +221,30 @@ async def test_connect_interactive_session(
     assert "cannot run /frobnicate" in text
     assert "\x1b[" not in text  # not a terminal: no colour codes
     assert [f["text"] for f in server.actions("dm")] == ["psst"]
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [("", True), ("1", False)])
+async def test_connect_colours_only_a_terminal_without_no_color(
+    tmp_path: Path, fake: tuple[FakeChatServer, str], no_color: str, coloured: bool
+) -> None:
+    _, url = fake
+    env = Environment(
+        stdin=Stream("/join lobby\n/send lobby hi\n/history\n/quit\n"),
+        stdout=Stream(tty=True),
+        stderr=Stream(),
+        environ={"NO_COLOR": no_color} if no_color else {},
+        cwd=tmp_path,
+    )
+    assert await run_async(["connect", *user_args(url, "alice")], env) == ExitStatus.OK
+    assert ("\x1b[" in out(env)) is coloured
+    assert "alice (you)" in out(env)
+
+
+async def test_hostile_text_cannot_drive_the_terminal(
+    tmp_path: Path, fake: tuple[FakeChatServer, str]
+) -> None:
+    _, url = fake
+    env = make_env(tmp_path, stdin="/join lobby\n/send lobby \x1b[2Jgotcha\x07\n/history\n/quit\n")
+    assert await run_async(["connect", *user_args(url, "alice")], env) == ExitStatus.OK
+    assert "\x1b[2J" not in out(env) and "\x07" not in out(env)
+    assert "\ufffd[2Jgotcha\ufffd" in out(env)
