@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import shlex
+import threading
+from typing import TextIO
 
 from client.chat import ChatClient, State
 from client.context import Environment, ExitStatus
@@ -126,6 +128,29 @@ class Session:
         return True
 
 
+def _read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
+    """Lines of ``stream`` (None at the end), read on a daemon thread.
+
+    Not ``asyncio.to_thread``: a read blocked in the loop's executor would keep ``asyncio.run``
+    from returning after Ctrl-C until the user pressed Enter.
+    """
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may already be closed
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+
+    threading.Thread(target=pump, name="chat-stdin", daemon=True).start()
+    return lines
+
+
 async def run_interactive(args: argparse.Namespace, env: Environment, chat: ChatClient) -> int:
     session = Session(chat, env)
     chat.on_state = session.on_state
@@ -136,9 +161,10 @@ async def run_interactive(args: argparse.Namespace, env: Environment, chat: Chat
             session.note(f"connected to {chat.url} as {me}; /help lists commands")
             for room in args.room:
                 await session.join(room)
+            lines = _read_lines(env.stdin)
             while True:
-                line = await asyncio.to_thread(env.stdin.readline)
-                if not line:  # end of input
+                line = await lines.get()
+                if line is None:  # end of input
                     break
                 line = line.rstrip("\n")
                 if not line.strip():
