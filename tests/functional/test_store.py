@@ -100,3 +100,39 @@ def test_send_budget_is_per_connection_and_per_second(stack_resources: dict[str,
     ]
     assert store.take_send_token("c2", per_second=2, now=second) is True
     assert store.take_send_token("c1", per_second=2, now=second + 1) is True
+
+
+class WindowRacingClient:
+    """The real moto client, except that another send opens the window between our failed
+    count and our own attempt to open it: two sends in the first moment of a second."""
+
+    def __init__(self, client: Any, competitor: Callable[[], object]) -> None:
+        self._client = client
+        self._competitor: Callable[[], object] | None = competitor
+
+    def update_item(self, **kwargs: Any) -> Any:
+        opening = "rateWindow = :now, rateCount = :one" in kwargs["UpdateExpression"]
+        if opening and self._competitor is not None:
+            competitor, self._competitor = self._competitor, None
+            competitor()
+        return self._client.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_two_sends_opening_the_same_second_are_both_within_budget(
+    stack_resources: dict[str, str],
+) -> None:
+    table = stack_resources["ConnectionsTable"]
+    plain = ConnectionStore(client=boto3.client("dynamodb"), table=table)
+    plain.put_connection("c1", ALICE)
+    second = 1_800_000_000.0
+    other = lambda: plain.take_send_token("c1", per_second=5, now=second)  # noqa: E731
+    racing = ConnectionStore(
+        client=WindowRacingClient(boto3.client("dynamodb"), other), table=table
+    )
+
+    assert racing.take_send_token("c1", per_second=5, now=second) is True
+    item = plain.get_connection("c1")
+    assert item is not None and int(item["rateCount"]) == 2

@@ -288,36 +288,39 @@ class ConnectionStore:
         """Count one send in the connection's current one-second window; False when over budget."""
         second = int(time.time() if now is None else now)
         key = _to_item({"pk": connection_key(connection_id), "sk": META})
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="SET rateCount = rateCount + :one",
-                ConditionExpression="rateWindow = :now AND rateCount < :limit",
-                ExpressionAttributeValues=_to_item(
-                    {":one": 1, ":now": second, ":limit": per_second}
-                ),
-            )
-            return True
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-        try:
-            # A new second (or a first send): open a fresh window.
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression="SET rateWindow = :now, rateCount = :one",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND "
-                    "(attribute_not_exists(rateWindow) OR rateWindow <> :now)"
-                ),
-                ExpressionAttributeValues=_to_item({":one": 1, ":now": second}),
-            )
-            return True
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        # Two rounds: when two sends open the same new second at once, one opens the window
+        # and the other's open fails; that one must count itself in the window, not be refused.
+        for _ in range(2):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET rateCount = rateCount + :one",
+                    ConditionExpression="rateWindow = :now AND rateCount < :limit",
+                    ExpressionAttributeValues=_to_item(
+                        {":one": 1, ":now": second, ":limit": per_second}
+                    ),
+                )
+                return True
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+            try:
+                # A new second (or a first send): open a fresh window.
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET rateWindow = :now, rateCount = :one",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND "
+                        "(attribute_not_exists(rateWindow) OR rateWindow <> :now)"
+                    ),
+                    ExpressionAttributeValues=_to_item({":one": 1, ":now": second}),
+                )
+                return True
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
         # Same second and over budget, unless the connection item has gone (then nothing to limit).
         return self.get_connection(connection_id) is None
 
