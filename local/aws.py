@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from typing import Any
 
@@ -18,7 +19,13 @@ from botocore.config import Config
 
 from local.model import ACCOUNT_ID, REGION, FunctionSpec
 
-__all__ = ["FAKE_ACCESS_KEY", "FAKE_SECRET_KEY", "EmbeddedAws", "lambda_env"]
+__all__ = [
+    "FAKE_ACCESS_KEY",
+    "FAKE_SECRET_KEY",
+    "EmbeddedAws",
+    "SerialisedMotoServer",
+    "lambda_env",
+]
 
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
@@ -30,6 +37,59 @@ _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
     max_pool_connections=64,
 )
+
+
+class SerialisedMotoServer:
+    """moto's server on a free 127.0.0.1 port, answering one DynamoDB request at a time.
+
+    moto's backends are not thread-safe, and werkzeug serves each request on its own thread:
+    concurrent DynamoDB calls fail inside moto ("dictionary changed size during iteration"), and
+    a cancelled TransactWriteItems puts back a copy of the tables taken before it, wiping writes
+    that other requests made meanwhile (duplicate ``seq`` under concurrent sends). moto's Python
+    holds the GIL anyway, so one lock costs little throughput and makes every request atomic.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Imported here: moto's server pulls in Flask and every backend, which a stack pointed
+        # at real AWS or an external endpoint never needs.
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+            # Only DynamoDB (and its streams, which read the same tables): SQS long polls wait
+            # inside moto, and must not hold up everything else while they do.
+            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+                return app(environ, start_response)
+            with lock:
+                # Drain the body under the lock too: moto builds some responses lazily.
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            host, port, serialised, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class EmbeddedAws:
@@ -69,17 +129,14 @@ class EmbeddedAws:
         if not self.real and self.endpoint_url is None:
             # Imported here: moto's server pulls in Flask and every backend, which a stack
             # pointed at real AWS or an external endpoint never needs.
-            from moto.server import ThreadedMotoServer
-
             # werkzeug writes an access line per request unless its logger is already set up;
             # one per boto3 call would drown the stack log.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server = SerialisedMotoServer()
             server.start()
-            host, port = server.get_host_and_port()
             self._server = server
-            self.endpoint_url = f"http://{host}:{port}"
+            self.endpoint_url = server.endpoint_url
         self._started = True
         return self
 

@@ -87,7 +87,7 @@ class StreamPoller:
         self.on_failure: str | None = str(on_failure) if on_failure else None
         self.enabled = as_bool(props.get("Enabled", True))
         self.stream_arn = ""
-        self._iterators: dict[str, str] = {}
+        self._positions: dict[str, str | None] = {}  # shard id -> last sequence number read
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -112,15 +112,42 @@ class StreamPoller:
             if shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber"):
                 continue  # closed shard
             shard_id = shard["ShardId"]
-            it = await self.blocking(
-                self.streams.get_shard_iterator,
-                StreamArn=arn,
-                ShardId=shard_id,
-                ShardIteratorType=self.starting_position,
+            # LATEST means "after whatever the shard holds now": remember that position as a
+            # sequence number (None: the shard is empty, read it from the start).
+            last = None
+            if self.starting_position == "LATEST":
+                last = await self._last_sequence_number(shard_id)
+            self._positions[shard_id] = last
+        for shard_id, last in self._positions.items():
+            self._tasks.append(asyncio.create_task(self._run_shard(shard_id, last)))
+
+    async def _iterator_after(self, shard_id: str, last: str | None) -> str:
+        """A fresh iterator just after ``last`` (or at the start of the shard).
+
+        Taken anew for every read rather than following ``NextShardIterator``: moto answers a
+        cancelled TransactWriteItems by putting back a copy of the table, stream shard included,
+        and iterators into the old shard would never see another record.
+        """
+        position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if last is not None:
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last}
+        it = await self.blocking(
+            self.streams.get_shard_iterator, StreamArn=self.stream_arn, ShardId=shard_id, **position
+        )
+        return str(it["ShardIterator"])
+
+    async def _last_sequence_number(self, shard_id: str) -> str | None:
+        last: str | None = None
+        while True:
+            resp = await self.blocking(
+                self.streams.get_records,
+                ShardIterator=await self._iterator_after(shard_id, last),
+                Limit=1000,
             )
-            self._iterators[shard_id] = it["ShardIterator"]
-        for shard_id, iterator in self._iterators.items():
-            self._tasks.append(asyncio.create_task(self._run_shard(shard_id, iterator)))
+            records = resp.get("Records", [])
+            if not records:
+                return last
+            last = str(records[-1]["dynamodb"]["SequenceNumber"])
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -128,25 +155,28 @@ class StreamPoller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _run_shard(self, shard_id: str, iterator: str | None) -> None:
+    async def _run_shard(self, shard_id: str, last: str | None) -> None:
         buffer: list[dict[str, Any]] = []
         first_at = 0.0
-        while iterator is not None or buffer:
+        open_shard = True
+        while open_shard or buffer:
             got = 0
-            if iterator is not None and len(buffer) < self.batch_size:
+            if open_shard and len(buffer) < self.batch_size:
                 try:
                     resp = await self.blocking(
                         self.streams.get_records,
-                        ShardIterator=iterator,
+                        ShardIterator=await self._iterator_after(shard_id, last),
                         Limit=min(1000, self.batch_size - len(buffer)),
                     )
                 except Exception as exc:  # a restarting endpoint must not kill the poller
                     self.log.warning(self.source, f"get_records failed: {exc}")
                     await asyncio.sleep(self.options.retry_base_delay)
                     continue
-                iterator = resp.get("NextShardIterator")
+                # No next iterator: the shard was closed (split); what it held has been read.
+                open_shard = resp.get("NextShardIterator") is not None
                 for raw in resp.get("Records", []):
                     got += 1
+                    last = str(raw["dynamodb"]["SequenceNumber"])
                     record = self._build(raw)
                     if matches_any(self.patterns, record):
                         if not buffer:
@@ -154,7 +184,7 @@ class StreamPoller:
                         buffer.append(record)
             full = len(buffer) >= self.batch_size
             waited = time.monotonic() - first_at
-            if buffer and (full or waited >= self.window or iterator is None):
+            if buffer and (full or waited >= self.window or not open_shard):
                 batch, buffer = buffer[: self.batch_size], buffer[self.batch_size :]
                 await self._deliver(shard_id, batch, retries=0)
                 if buffer:

@@ -187,6 +187,38 @@ async def test_latest_skips_what_came_before_start_and_trim_horizon_reads_it(
     assert seen("OldestFunction") == ["before", "after"]
 
 
+async def test_records_keep_flowing_after_a_cancelled_transaction(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    # Two sends racing for a room's next seq end in one cancelled TransactWriteItems; moto then
+    # puts back a copy of the table (stream included). The poller must read the live copy.
+    table = make_table(aws)
+    fn = recorder("RaceFunction", tmp_path, stream_event(table))
+    ddb = aws.client("dynamodb")
+    async with running(aws, fn):
+        put(aws, table, "first")
+        await wait_for(lambda: invocations(tmp_path, "RaceFunction"))
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": "first"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                ]
+            )
+        put(aws, table, "second")
+
+        def seen() -> list[str]:
+            return [k for c in invocations(tmp_path, "RaceFunction") for k in keys_of(c)]
+
+        await wait_for(lambda: "second" in seen())
+    assert seen() == ["first", "second"]
+
+
 async def test_partial_batch_failure_retries_only_from_the_failed_record(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
