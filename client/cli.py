@@ -18,7 +18,7 @@ from client.chat import ChatClient
 from client.context import Environment, ExitStatus
 from client.errors import AuthError, ChatError, ConnectError, RequestTimeout, ServerError
 from client.events import Message
-from client.notify import NotifyError, build_message, parse_payload, publish
+from client.notify import NotifyError, build_message, discover_local, parse_payload, publish
 from client.render import Style, event_json, format_event, format_message
 from client.tokens import TokenError, load_dev_settings, mint_token
 
@@ -205,6 +205,11 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
         "--endpoint-url", help="AWS endpoint, e.g. the local stack's (default: $AWS_ENDPOINT_URL)"
     )
     p.add_argument("--region", help="AWS region (default: $AWS_REGION or us-east-1)")
+    p.add_argument(
+        "--url",
+        help="with no endpoint or topic given: the local stack to ask for both "
+        f"(default: $CHAT_URL or {DEFAULT_URL})",
+    )
     p.set_defaults(handler=cmd_notify)
 
     from client.loadtest import add_arguments as add_loadtest_arguments
@@ -384,12 +389,23 @@ async def cmd_notify(args: argparse.Namespace, env: Environment) -> int:
         payload=parse_payload(args.payload),
         message_id=args.id,
     )
+    topic_arn = args.topic_arn or env.environ.get("CHAT_TOPIC_ARN")
+    endpoint_url = args.endpoint_url or env.environ.get("AWS_ENDPOINT_URL")
+    region = args.region
+    if not (topic_arn or endpoint_url):
+        # Nothing says where: the default, as for every command, is the local stack.
+        local = await asyncio.to_thread(discover_local, resolve_url(args, env))
+        endpoint_url, topic_arn, region = (
+            local.endpoint_url,
+            local.topic_arn,
+            region or local.region,
+        )
     topic, sns_id = await asyncio.to_thread(
         publish,
         message,
-        topic_arn=args.topic_arn or env.environ.get("CHAT_TOPIC_ARN"),
-        endpoint_url=args.endpoint_url or env.environ.get("AWS_ENDPOINT_URL"),
-        region=args.region,
+        topic_arn=topic_arn,
+        endpoint_url=endpoint_url,
+        region=region,
         environ=env.environ,
     )
     _write(env, f"published notification {message['id']} to {topic.rsplit(':', 1)[-1]} ({sns_id})")

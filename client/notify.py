@@ -7,9 +7,13 @@ The SNS message is ``{"targets": {"users": [...], "rooms": [...], "all": bool}, 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import (
@@ -19,7 +23,15 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-__all__ = ["NotifyError", "build_message", "find_topic", "parse_payload", "publish"]
+__all__ = [
+    "LocalTarget",
+    "NotifyError",
+    "build_message",
+    "discover_local",
+    "find_topic",
+    "parse_payload",
+    "publish",
+]
 
 TOPIC_MARKER = "NotificationsTopic"
 
@@ -30,6 +42,44 @@ class NotifyError(Exception):
     def __init__(self, message: str, *, kind: str = "error") -> None:
         self.kind = kind
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """Where a local stack's notifications go: its embedded AWS and its topic."""
+
+    endpoint_url: str
+    topic_arn: str | None
+    region: str | None
+
+
+def discover_local(ws_url: str, *, timeout: float = 3.0) -> LocalTarget:
+    """Ask the local stack serving ``ws_url`` for its AWS endpoint and NotificationsTopic.
+
+    The stack's gateway answers ``GET /_local/config`` with both, so `chat notify` works against
+    `make run` with no flags, although the embedded AWS listens on a port chosen at start-up.
+    """
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    url = f"{scheme}://{parts.netloc}/_local/config"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            config = json.load(reply)
+    except (urllib.error.URLError, OSError, ValueError):
+        raise NotifyError(
+            f"no local stack answers at {scheme}://{parts.netloc} (start it with `make run`); "
+            "to publish on AWS pass --topic-arn (and --region)",
+            kind="unreachable",
+        ) from None
+    endpoint = config.get("awsEndpoint") if isinstance(config, dict) else None
+    if not endpoint:
+        raise NotifyError(
+            f"the stack at {parts.netloc} runs on real AWS; pass --topic-arn (and --region)",
+            kind="config",
+        )
+    outputs = config.get("outputs") or {}
+    topic = outputs.get(f"{TOPIC_MARKER}Arn") if isinstance(outputs, dict) else None
+    return LocalTarget(str(endpoint), str(topic) if topic else None, config.get("region"))
 
 
 def parse_payload(text: str) -> Any:

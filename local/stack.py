@@ -239,6 +239,15 @@ class LocalStack:
                 max_duration=self.max_duration,
                 static_dir=self.static_dir,
                 mint_token=self._minter(),
+                # /_local/config: lets tools (`chat notify`) find this stack's AWS and outputs.
+                page_config={
+                    "awsEndpoint": None if self.real_aws else aws.endpoint_url,
+                    "region": stack.region,
+                    "outputs": {
+                        key: result.real_arns.get(value, value)
+                        for key, value in stack.outputs.items()
+                    },
+                },
             ),
         )
         self.gateway = gateway

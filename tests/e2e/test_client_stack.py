@@ -279,6 +279,24 @@ async def test_cli_notify_reaches_the_user(chat_stack: Any) -> None:
         assert note.payload == {"kind": "deploy", "n": 1}
 
 
+async def test_cli_notify_with_no_flags_finds_the_local_stack(chat_stack: Any) -> None:
+    # No endpoint, no topic: the local stack says where its AWS and its topic are.
+    carol = unique("carol")
+    async with client(chat_stack, carol) as c:
+        env = cli_env()
+        argv = ["notify", "--user", carol, "--url", chat_stack.ws_url, "build green"]
+        status = await chat_cli(argv, env)
+        assert status == ExitStatus.OK, text_of(env.stderr)
+        [note] = await collect(c, 1, Notification)
+        assert note.payload == {"text": "build green"}
+
+    env = cli_env()
+    argv = ["notify", "--all", "--url", "ws://127.0.0.1:9/dev", "hello"]
+    assert await chat_cli(argv, env) == ExitStatus.UNREACHABLE
+    assert "no local stack answers at http://127.0.0.1:9" in text_of(env.stderr)
+    assert len(text_of(env.stderr).splitlines()) == 1
+
+
 async def test_cli_rejected_token_and_unreachable_server(chat_stack: Any) -> None:
     env = cli_env(CHAT_TOKEN=chat_stack.dev_token(unique("ada"))[:-4] + "AAAA")
     assert (
