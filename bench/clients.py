@@ -88,7 +88,7 @@ class _Worker:
                     key = f"http_{exc.response.status_code}"
                     errors[key] = errors.get(key, 0) + 1
                     return
-                except (OSError, TimeoutError) as exc:
+                except Exception as exc:  # noqa: BLE001 (refused, reset, timed out: count it)
                     key = type(exc).__name__
                     errors[key] = errors.get(key, 0) + 1
                     return

@@ -33,6 +33,7 @@ def run_load(
     duration: float,
     repeats: int = 3,
     ramp: float = 200.0,
+    drain: float = 60.0,
     log=print,  # noqa: ANN001
 ) -> dict[str, Any]:
     name = f"load-{connections}c-{rooms}r-{senders}s-{rate:g}"
@@ -43,6 +44,7 @@ def run_load(
         "rate": rate,
         "duration": duration,
         "ramp": ramp,
+        "drain": drain,
         "members_per_room": connections / rooms,
         "deliveries_per_second_offered": rate * connections / rooms,
     }
@@ -73,7 +75,7 @@ def run_load(
                     "--ramp",
                     str(ramp),
                     "--drain",
-                    "20",
+                    str(drain),
                     "--json",
                     str(report),
                     "--max-loss",
@@ -86,7 +88,7 @@ def run_load(
                     cwd=ROOT,
                     capture_output=True,
                     text=True,
-                    timeout=duration + connections / ramp + 300,
+                    timeout=duration + drain + connections / ramp + 300,
                 )
                 took = time.monotonic() - begun
                 cpu1 = _tree_cpu(stack.pid)
