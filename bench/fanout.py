@@ -263,11 +263,11 @@ def run_fanout(
                 "errors": sum(a["errors"] for a in answers),
                 "seconds": round(took, 2),
                 "per_second": round(len(lat) / took, 2),
-                "presence_posts": len(lat) * (len(lat) + 1) // 2,
                 "latency_ms": distribution(lat),
                 "deadline_s": join_deadline,
             }
             log(f"  protocol join: {len(lat)}/{n} in {took:.1f}s")
+            out["protocol_join"].update(_join_metrics(log_path))
             if len(lat) < len(members):
                 _write_memberships(stack, conn_table, room, members)
         else:
@@ -440,6 +440,27 @@ def _phases(log_path: Path, sent_walls: list[float]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _join_metrics(log_path: Path) -> dict[str, float]:
+    """Presence posts the chat function made (``Deliveries``) and skipped (``PresenceSkipped``,
+    rooms over ``PRESENCE_ROOM_LIMIT``), from its metric lines in the stack log."""
+    delivered = 0.0
+    skipped = 0.0
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        if "ChatFunction" not in line:
+            continue
+        m = re.search(r'"Deliveries":\[([0-9.]+)', line)
+        if m:
+            delivered += float(m.group(1))
+        m = re.search(r'"PresenceSkipped":\[([0-9.]+)', line)
+        if m:
+            skipped += float(m.group(1))
+    return {"presence_posts": delivered, "presence_skipped": skipped}
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:

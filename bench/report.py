@@ -19,11 +19,12 @@ def _ms(s: dict[str, float] | None, digits: int = 0) -> str:
 
 def _fanout_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
-        "| N | membership | path | send -> last recipient | p50 | p99 | first | lost | dup |",
-        "| ---: | --- | --- | --- | --- | --- | --- | ---: | ---: |",
+        "| N | commit | membership | path | send -> last recipient | p50 | p99 | first | late "
+        "| dup |",
+        "| ---: | --- | --- | --- | --- | --- | --- | --- | ---: | ---: |",
     ]
     keyed = [
-        (r["n"], name, r)
+        (r["n"], r.get("recorded", ""), r)
         for name, r in results.items()
         if name.startswith(("fanout-", "join-")) and "stack" in r
     ]
@@ -39,10 +40,11 @@ def _fanout_rows(results: dict[str, dict[str, Any]]) -> list[str]:
                 continue
             digits = 1 if key == "floor" else 0
             rows.append(
-                f"| {n:,} | {membership} | {label} | {_ms(part.get('last_ms'), digits)} | "
+                f"| {n:,} | {r.get('commit', '')} | {membership} | {label} | "
+                f"{_ms(part.get('last_ms'), digits)} | "
                 f"{_ms(part.get('p50_ms'), digits)} | {_ms(part.get('p99_ms'), digits)} | "
                 f"{_ms(part.get('first_ms'), digits)} | {part.get('missing_total', 0)} | "
-                f"{r.get('duplicates', 0) if key != 'floor' else 0} |"
+                f"{r.get('duplicates', 0) if key == 'stack' else '-'} |"
             )
     return rows
 
@@ -57,15 +59,15 @@ def _median(values: list[float]) -> float | None:
 
 def _phase_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
-        "| N | ack | stored (chat fn) | broadcast fn done | first recipient | chunks posted "
-        "(first / last) | last recipient | cold first message | members Query (moto, from "
-        "outside) |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| N | commit | ack | stored (chat fn) | broadcast fn done | first recipient | chunks "
+        "posted (first / last) | last recipient | cold first message | members Query (moto, "
+        "from outside) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
-    for name, r in sorted(results.items(), key=lambda kv: kv[1].get("n", 0)):
+    for name, r in sorted(results.items(), key=lambda kv: (kv[1].get("n", 0), kv[0])):
         stack = r.get("stack") or {}
         phases = stack.get("phases") or []
-        if not name.startswith("fanout-") or not phases:
+        if not name.startswith(("fanout-", "join-")) or not phases:
             continue
         runs = stack["runs"]
 
@@ -78,7 +80,7 @@ def _phase_rows(results: dict[str, dict[str, Any]]) -> list[str]:
         cold = (r.get("cold_message") or {}).get("last_ms")
         q = r.get("members_query") or {}
         rows.append(
-            f"| {r['n']:,} | {med([x.get('ack_ms') for x in runs])} | "
+            f"| {r['n']:,} | {r.get('commit', '')} | {med([x.get('ack_ms') for x in runs])} | "
             f"{med([p['stored_ms'] for p in phases])} | "
             f"{med([p['broadcast_done_ms'] for p in phases])} | "
             f"{med([x['first_ms'] for x in runs])} | "
@@ -91,11 +93,11 @@ def _phase_rows(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def _cpu_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
-        "| N | path | CPU seconds per message, median (by process) |",
-        "| ---: | --- | --- |",
+        "| N | commit | path | CPU seconds per message, median (by process) |",
+        "| ---: | --- | --- | --- |",
     ]
-    for name, r in sorted(results.items(), key=lambda kv: kv[1].get("n", 0)):
-        if not name.startswith("fanout-"):
+    for name, r in sorted(results.items(), key=lambda kv: (kv[1].get("n", 0), kv[0])):
+        if not name.startswith(("fanout-", "join-")):
             continue
         for label, key in (("local stack", "stack"), ("tutorial loop", "tutorial")):
             runs = [x for x in (r.get(key) or {}).get("runs", []) if x.get("cpu_seconds")]
@@ -107,7 +109,7 @@ def _cpu_rows(results: dict[str, dict[str, Any]]) -> list[str]:
                 m = _median([x["cpu_seconds"].get(k, 0.0) for x in runs])
                 if m is not None and m >= 0.05:
                     parts.append(f"{k} {m:.1f}")
-            rows.append(f"| {r['n']:,} | {label} | {', '.join(parts)} |")
+            rows.append(f"| {r['n']:,} | {r.get('commit', '')} | {label} | {', '.join(parts)} |")
     return rows if len(rows) > 2 else []
 
 
@@ -140,7 +142,8 @@ def _join_rows(results: dict[str, dict[str, Any]]) -> list[str]:
         rows.append(
             f"- {name}: {j['joined']:,} of {r['n']:,} joined through `join` in "
             f"{j['seconds']:.0f} s "
-            f"({j['per_second']:.1f} joins/s, ~{j['presence_posts']:,} presence posts; join "
+            f"({j['per_second']:.1f} joins/s; presence posted {j.get('presence_posts', 0):,.0f} "
+            f"times, skipped for {j.get('presence_skipped', 0):,.0f} joins; join "
             f"latency p50 {lat.get('p50', 0):.0f} ms, p99 {lat.get('p99', 0):.0f} ms; "
             f"{j['errors']} not joined within {j['deadline_s']:.0f} s)."
         )
@@ -213,7 +216,10 @@ def write_report() -> str:
         "## Fan-out to one room (send -> every recipient)",
         "",
         "Latencies are per message from the send to the arrival at each recipient; the median "
-        "over messages, (min-max, n messages). Floor: a bare `websockets` server in its own "
+        "over messages, (min-max, n messages). Late: deliveries that had not arrived when the "
+        "wait for that message ended (200 s at 10,000). Dup: deliveries that arrived twice on "
+        "the wire in the whole run (clients de-duplicate by `id`). Floor: a bare `websockets` "
+        "server in its own "
         "process, `websockets.broadcast` of the same payload to N connections held by the same "
         "client processes. Tutorial: one boto3 `post_to_connection` at a time to the stack's "
         "`@connections` (HTTPS), the same N connection ids.",
