@@ -59,6 +59,10 @@ class SerialisedMotoServer:
         )
         from werkzeug.serving import make_server
 
+        from local import moto_transactions
+
+        # Safe only because DynamoDB requests are serialised below.
+        moto_transactions.install()
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 
