@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import urllib.request
 from typing import Any
@@ -23,6 +25,7 @@ __all__ = [
     "FAKE_ACCESS_KEY",
     "FAKE_SECRET_KEY",
     "EmbeddedAws",
+    "ChildMotoServer",
     "SerialisedMotoServer",
     "lambda_env",
 ]
@@ -96,10 +99,61 @@ class SerialisedMotoServer:
             self._thread.join()
 
 
+class ChildMotoServer:
+    """:class:`SerialisedMotoServer` in a child process (``python -m local.aws_server``).
+
+    Same answers, but moto's Python runs on its own interpreter: in-process it shares the GIL
+    with the gateway, the ``@connections`` API and the event sources, and under load that one
+    process is the stack's ceiling.
+    """
+
+    def __init__(self, *, start_timeout: float = 60.0) -> None:
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen[str] | None = None
+        self.endpoint_url = ""
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "local.aws_server", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            # Ctrl-C goes to the terminal's process group; the stack stops this child itself,
+            # after the $disconnect handlers that still need it have run.
+            start_new_session=True,
+        )
+        stdout = self._proc.stdout
+        assert stdout is not None
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self._start_timeout)
+        if not line or not line[0].startswith("ready "):
+            self.stop()
+            raise RuntimeError(
+                "the embedded AWS process did not start (python -m local.aws_server)"
+            )
+        self.endpoint_url = line[0].split(" ", 1)[1].strip()
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._proc = None
+
+
 class EmbeddedAws:
     """Where the stack's AWS lives.
 
-    ``EmbeddedAws()`` starts a moto server on a free 127.0.0.1 port.
+    ``EmbeddedAws()`` starts a moto server on a free 127.0.0.1 port, in this process
+    (``own_process=True``: in a child process).
     ``EmbeddedAws(endpoint_url=...)`` uses another endpoint (a long-running moto server) and
     ``EmbeddedAws(real=True, region=...)`` uses real AWS with the caller's credentials; neither
     starts anything.
@@ -112,8 +166,10 @@ class EmbeddedAws:
         region: str = REGION,
         real: bool = False,
         account_id: str = ACCOUNT_ID,
+        own_process: bool = False,
     ) -> None:
         self.region = region
+        self.own_process = own_process
         self.account_id = account_id
         self.real = real
         self._server: Any = None
@@ -137,7 +193,9 @@ class EmbeddedAws:
             # one per boto3 call would drown the stack log.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-            server = SerialisedMotoServer()
+            server: SerialisedMotoServer | ChildMotoServer = (
+                ChildMotoServer() if self.own_process else SerialisedMotoServer()
+            )
             server.start()
             self._server = server
             self.endpoint_url = server.endpoint_url

@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes per function at most (%(default)s)",
     )
     parser.add_argument(
+        "--aws-process",
+        action="store_true",
+        help="run the embedded moto server in a child process instead of in this one "
+        "(more throughput for load tests)",
+    )
+    parser.add_argument(
         "--no-prewarm",
         dest="prewarm",
         action="store_false",
@@ -218,6 +224,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> ExitStatus:
         static_dir=static,
         workers=args.workers,
         prewarm=args.prewarm,
+        aws_process=args.aws_process,
     )
 
     loop = asyncio.get_running_loop()

@@ -153,3 +153,23 @@ def test_concurrent_sends_to_one_room_get_gapless_unique_seqs(aws: EmbeddedAws, 
     assert seqs == list(range(1, 41))
     history = log.history("busy", after=0, before=None, limit=100)
     assert sorted(int(m["seq"]) for m in history) == list(range(1, 41))
+
+
+def test_the_embedded_aws_can_run_in_its_own_process() -> None:
+    import os
+
+    with EmbeddedAws(own_process=True) as child:
+        server = child._server
+        pid = server._proc.pid
+        assert os.getpid() != pid
+        ddb = child.client("dynamodb")
+        ddb.create_table(
+            TableName="elsewhere",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        assert ddb.list_tables()["TableNames"] == ["elsewhere"]
+    # Stopping the stack's AWS stops the process.
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
