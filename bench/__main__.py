@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--processes", type=int, default=None, help="client processes")
     parser.add_argument(
+        "--ramp",
+        type=float,
+        default=40.0,
+        help="load: connections opened per second (the stack accepts ~50-100/s here)",
+    )
+    parser.add_argument(
         "--moto",
         choices=("embedded", "external", "both"),
         default="both",
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                     rate=rate,
                     duration=duration,
                     repeats=args.repeats,
+                    ramp=args.ramp,
                 )
                 save(body["name"], body, started)
             except Exception as exc:  # noqa: BLE001

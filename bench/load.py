@@ -36,7 +36,7 @@ def run_load(
     drain: float = 60.0,
     log=print,  # noqa: ANN001
 ) -> dict[str, Any]:
-    name = f"load-{connections}c-{rooms}r-{senders}s-{rate:g}"
+    name = f"load-{connections}c-{rooms}r-{senders}s-{rate:g}-ramp{ramp:g}"
     config = {
         "connections": connections,
         "rooms": rooms,

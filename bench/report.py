@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import RESULTS_DIR, fmt_spread, load_results
+from bench.common import RESULTS_DIR, fmt_spread, load_results, spread
 
 RESULTS_MD = RESULTS_DIR.parent / "RESULTS.md"
 
@@ -152,16 +152,19 @@ def _join_rows(results: dict[str, dict[str, Any]]) -> list[str]:
 
 def _load_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = [
-        "| connections / rooms / senders | msg/s offered | acked msg/s | deliveries/s | p50 | "
-        "p95 | p99 | max | sent / acked | lost | dup | errors |",
-        "| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| connections / rooms / senders | opened/s | connected | msg/s offered | acked msg/s | "
+        "deliveries/s | p50 | p95 | p99 | max | sent / acked | lost | dup | errors |",
+        "| --- | ---: | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for name, r in sorted(results.items()):
         if not name.startswith("load-"):
             continue
         c = r["config"]
         rows.append(
-            f"| {c['connections']} / {c['rooms']} / {c['senders']} | {c['rate']:g} | "
+            f"| {c['connections']} / {c['rooms']} / {c['senders']} | {c['ramp']:g} | "
+            f"{fmt_spread(spread(x['connections']['connected'] for x in r['runs']))} | "
+            f"{c['rate']:g} | "
             f"{fmt_spread(r['sent_per_s'], 0)} | {fmt_spread(r['delivered_per_s'], 0)} | "
             f"{_ms(r['latency_p50_ms'])} | {_ms(r['latency_p95_ms'])} | "
             f"{_ms(r['latency_p99_ms'])} | {_ms(r['latency_max_ms'])} | "
