@@ -13,6 +13,8 @@ Fixtures:
   points at moto's ``@connections`` stub (accepts every id, never answers 410) instead of AWS,
   so nothing leaves the machine.
 - ``jwt_secret``: the HS256 key the authorizer is given in ``function_env``.
+- ``chat``: a ``tests.support.chat.ChatHarness`` that runs each handler with its own environment
+  and records what they post to ``@connections``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from moto.server import ThreadedMotoServer
 from local.model import Stack
 from local.provision import provision
 from local.template import api_endpoint_mapping, load_stack, rewrite_endpoints
+from tests.support.chat import ChatHarness, harness
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -125,3 +128,11 @@ def function_env(
         return env
 
     return apply
+
+
+@pytest.fixture
+def chat(
+    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
+) -> Iterator[ChatHarness]:
+    with harness(function_env, stack=stack, resources=stack_resources) as h:
+        yield h

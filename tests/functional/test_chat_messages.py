@@ -5,27 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from local.model import Stack
-from tests.support.chat import ChatHarness, User, harness
+from tests.support.chat import ChatHarness, User
 from tests.support.events import load_event, sqs_event, stream_event
 
 ALICE = User("alice", "Alice")
 BOB = User("bob", "Bob")
 CAROL = User("carol", "Carol")
-
-
-@pytest.fixture
-def chat(
-    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
-) -> Iterator[ChatHarness]:
-    with harness(function_env, stack=stack, resources=stack_resources) as h:
-        yield h
 
 
 def stored_messages(chat: ChatHarness, room: str) -> list[dict[str, Any]]:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import boto3
 import pytest
 
-from local.model import Stack
-from tests.support.chat import ChatHarness, User, harness
+from tests.support.chat import ChatHarness, User
 
 ALICE = User("alice", "Alice")
 BOB = User("bob", "Bob")
 CAROL = User("carol", "Carol", rooms=("private:ops",))
-
-
-@pytest.fixture
-def chat(
-    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
-) -> Iterator[ChatHarness]:
-    with harness(function_env, stack=stack, resources=stack_resources) as h:
-        yield h
 
 
 def membership(chat: ChatHarness, room: str, connection_id: str) -> dict[str, object] | None:

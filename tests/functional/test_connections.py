@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
 
 from chatcore.auth import mint_token
-from local.model import Stack
-from tests.support.chat import ChatHarness, User, harness
+from tests.support.chat import ChatHarness, User
 from tests.support.events import authorizer_event, connect_event
 
 ALICE = User("alice", "Alice")
 BOB = User("bob", "Bob")
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/$connect"
-
-
-@pytest.fixture
-def chat(
-    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
-) -> Iterator[ChatHarness]:
-    with harness(function_env, stack=stack, resources=stack_resources) as h:
-        yield h
 
 
 def connection_items(chat: ChatHarness) -> set[tuple[str, str]]:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from local.model import Stack
-from tests.support.chat import ChatHarness, User, harness
+from tests.support.chat import ChatHarness, User
 
 ALICE = User("alice", "Alice")
 BOB = User("bob", "Bob")
-
-
-@pytest.fixture
-def chat(
-    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
-) -> Iterator[ChatHarness]:
-    with harness(function_env, stack=stack, resources=stack_resources) as h:
-        yield h
 
 
 def emf_blobs(output: str) -> list[dict[str, Any]]:

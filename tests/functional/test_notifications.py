@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
 
 from chatcore.fanout import chunk_body
-from local.model import Stack
-from tests.support.chat import ChatHarness, User, harness
+from tests.support.chat import ChatHarness, User
 from tests.support.events import sns_event, sqs_event
 
 ALICE = User("alice", "Alice")
@@ -20,16 +18,14 @@ CAROL = User("carol", "Carol")
 
 
 @pytest.fixture
-def chat(
-    function_env: Callable[[str], dict[str, str]], stack: Stack, stack_resources: dict[str, str]
-) -> Iterator[ChatHarness]:
-    with harness(function_env, stack=stack, resources=stack_resources) as h:
-        for cid, user in (("c-alice-1", ALICE), ("c-alice-2", ALICE), ("c-bob", BOB)):
-            h.connect(cid, user)
-        h.connect("c-carol", CAROL)
-        h.reply("c-carol", {"action": "join", "room": "ops"})
-        h.api.clear()
-        yield h
+def chat(chat: ChatHarness) -> ChatHarness:
+    """The shared harness, with Alice on two connections, Bob, and Carol in ``ops``."""
+    for cid, user in (("c-alice-1", ALICE), ("c-alice-2", ALICE), ("c-bob", BOB)):
+        chat.connect(cid, user)
+    chat.connect("c-carol", CAROL)
+    chat.reply("c-carol", {"action": "join", "room": "ops"})
+    chat.api.clear()
+    return chat
 
 
 def notifications(chat: ChatHarness, cid: str) -> list[dict[str, object]]:
