@@ -301,3 +301,25 @@ def test_message_text_never_reaches_the_logs(
     logged = "\n".join(repr(vars(record)) for record in caplog.records)
     assert "frame rejected" in logged and "broadcast" in logged
     assert secret not in logged
+
+
+def test_one_batch_of_several_rooms_keeps_each_rooms_order_and_skips_the_gone(
+    chat: ChatHarness,
+) -> None:
+    in_lobby(chat, ("c-alice", ALICE), ("c-bob", BOB), ("c-stale", CAROL))
+    dave = User("dave", "Dave")
+    chat.connect("c-dave", dave)
+    chat.reply("c-dave", {"action": "join", "room": "ops"})
+    chat.api.gone.add("c-stale")
+    for i in range(4):
+        chat.reply("c-alice", {"action": "send", "room": "lobby", "text": f"lobby {i}"})
+        chat.reply("c-dave", {"action": "send", "room": "ops", "text": f"ops {i}"})
+
+    # All eight records arrive in one batch.
+    tried_before = chat.api.attempts["c-stale"]
+    assert chat.pump() == {"batchItemFailures": []}
+    assert [m["text"] for m in messages_to(chat, "c-bob")] == [f"lobby {i}" for i in range(4)]
+    assert [m["seq"] for m in messages_to(chat, "c-bob")] == [1, 2, 3, 4]
+    assert [m["text"] for m in messages_to(chat, "c-dave")] == [f"ops {i}" for i in range(4)]
+    # The stale connection answered 410 once; the room's later messages no longer try it.
+    assert chat.api.attempts["c-stale"] - tried_before == 1
