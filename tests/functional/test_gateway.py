@@ -18,8 +18,8 @@ def test_real_client_posts_with_a_pool_as_large_as_the_concurrency(
     config = Config.from_env(env, fanout_concurrency=12)
     real = gateway(config, config.management_endpoint)
     client = clients.management(config.management_endpoint, max_pool_connections=12)
-    assert client.meta.config.max_pool_connections == 12
-    assert client.meta.endpoint_url == config.management_endpoint
+    assert client.max_pool_connections == 12
+    assert client.endpoint_url == config.management_endpoint
     # moto's stub accepts every id (it never answers 410: see the fake in tests/support).
     assert real.post_many(["a", "b", "c"], b'{"type":"pong"}') == {
         "a": Outcome.DELIVERED,

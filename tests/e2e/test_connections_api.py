@@ -1,0 +1,55 @@
+"""The core's lean @connections client against the local stack's real @connections API.
+
+It must behave like boto3's ``apigatewaymanagementapi`` client wherever the fan-out can tell:
+a delivered post, ``GoneException`` (410) for an unknown id, ``PayloadTooLargeException`` (413),
+over HTTP and over HTTPS verified with ``AWS_CA_BUNDLE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chatcore.connections_api import ConnectionsApi
+from chatcore.gateway import Gateway, Outcome
+from tests.e2e.harness import TIMEOUT
+
+
+def open_connection(chat_stack: Any, user: str) -> tuple[Any, str]:
+    before = set(chat_stack.stack.gateway.connections)
+    ws = chat_stack.connect(token=chat_stack.dev_token(user))
+    [connection_id] = set(chat_stack.stack.gateway.connections) - before
+    return ws, connection_id
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_posts_arrive_and_errors_read_like_boto3(
+    chat_stack: Any, scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(chat_stack.stack.ca_bundle))
+    url = chat_stack.stack.management_url
+    if scheme == "https":
+        url = chat_stack.stack.management_https_url
+    api = ConnectionsApi(url, region="us-east-1")
+    ws, connection_id = open_connection(chat_stack, f"lean-{scheme}")
+    with ws:
+        api.post_to_connection(ConnectionId=connection_id, Data=b'{"type":"hello"}')
+        assert ws.receive_json(timeout=TIMEOUT) == {"type": "hello"}
+
+        with pytest.raises(ClientError) as gone:
+            api.post_to_connection(ConnectionId="AAAAAAAAAAAAAAA=", Data=b"{}")
+        assert gone.value.response["Error"]["Code"] == "GoneException"
+        assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+
+        with pytest.raises(ClientError) as too_big:
+            api.post_to_connection(ConnectionId=connection_id, Data=b"x" * (128 * 1024 + 1))
+        assert too_big.value.response["Error"]["Code"] == "PayloadTooLargeException"
+
+        # The fan-out reads these outcomes exactly as it reads boto3's.
+        outcomes = Gateway(api).post_many([connection_id, "AAAAAAAAAAAAAAA="], b'{"n":1}')
+        assert outcomes == {connection_id: Outcome.DELIVERED, "AAAAAAAAAAAAAAA=": Outcome.GONE}
+        assert ws.receive_json(timeout=TIMEOUT) == {"n": 1}
