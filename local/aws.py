@@ -114,7 +114,10 @@ class ChildMotoServer:
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "local.aws_server", "--port", "0"],
+            [sys.executable, "-m", "local.aws_server", "--port", "0", "--stop-on-eof"],
+            # Our end of stdin closes when this process ends in any way (even os._exit or a
+            # kill), and the child stops on that: it can never outlive the stack.
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -144,8 +147,9 @@ class ChildMotoServer:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                pipe.close()
         self._proc = None
 
 

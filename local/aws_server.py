@@ -28,6 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (%(default)s)")
     parser.add_argument("--port", type=int, default=5000, help="port, 0 = any free (%(default)s)")
+    parser.add_argument(
+        "--stop-on-eof",
+        action="store_true",
+        help="also stop when standard input closes (the local stack's pipe: the server never "
+        "outlives the stack, however the stack ends)",
+    )
     args = parser.parse_args(argv)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -35,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
+    if args.stop_on_eof:
+
+        def stop_at_eof() -> None:
+            sys.stdin.read()
+            stopped.set()
+
+        threading.Thread(target=stop_at_eof, name="stdin", daemon=True).start()
     server.start()
     print(f"ready {server.endpoint_url}", flush=True)
     stopped.wait()

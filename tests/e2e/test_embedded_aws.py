@@ -173,3 +173,34 @@ def test_the_embedded_aws_can_run_in_its_own_process() -> None:
     # Stopping the stack's AWS stops the process.
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_aws_process_never_outlives_a_stack_that_dies(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # A stack process that starts its AWS in a child, then dies without cleaning up.
+    script = (
+        "import os, sys\n"
+        "from local.aws import EmbeddedAws\n"
+        "aws = EmbeddedAws(own_process=True).start()\n"
+        "print(aws._server._proc.pid, flush=True)\n"
+        "os._exit(1)\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    pid = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        # Poll: the process is not our child, so there is nothing to wait() on.
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the embedded AWS process outlived its stack")
