@@ -120,6 +120,7 @@ class ChatClient:
         backoff: Backoff | None = None,
         request_timeout: float = 10.0,
         send_retries: int = 2,
+        rate_limit_retries: int = 8,
         queue_limit: int = 1000,
         queue_timeout: float = 30.0,
         ping_interval: float | None = DEFAULT_PING_INTERVAL,
@@ -141,6 +142,7 @@ class ChatClient:
         self._backoff = backoff or Backoff()
         self.request_timeout = request_timeout
         self._send_retries = send_retries
+        self._rate_limit_retries = rate_limit_retries
         self._queue_limit = queue_limit
         self._queue_timeout = queue_timeout
         self._ping_interval = ping_interval
@@ -621,12 +623,21 @@ class ChatClient:
         self, frame: dict[str, Any], *, timeout: float | None, retries: int | None
     ) -> Ack:
         budget = self._send_retries if retries is None else retries
+        # The server's send budget is per second: a burst past it is worth a short, jittered
+        # wait and the same ref again (8 times by default: at most ~5 s of waiting) before the
+        # caller hears of it.
+        slow_down = Backoff(base=0.1, cap=1.0)
         while True:
             # Waiting for the connection is bounded by the queue limit and timeout, and is not
             # retried: a request that waited that long has had its chance.
             await self._wait_open()
             try:
                 reply = await self._request(dict(frame), timeout=timeout, internal=True)
+            except ServerError as exc:
+                if exc.code != "rate_limited" or slow_down.attempt >= self._rate_limit_retries:
+                    raise
+                await asyncio.sleep(slow_down.next())
+                continue
             except RequestTimeout:
                 if budget <= 0 or self.state is State.CLOSED:
                     raise

@@ -60,6 +60,7 @@ class FakeChatServer:
         self.skip_delivery: Callable[[Conn, dict[str, Any]], bool] = lambda conn, event: False
         self.skip_reply: Callable[[Conn, dict[str, Any]], bool] = lambda conn, event: False
         self.duplicate_delivery = False
+        self.rate_limit_sends = 0  # answer this many next sends with rate_limited
         self.changed = asyncio.Condition()
         self.upgrades = 0
         self._server: Server | None = None
@@ -190,6 +191,12 @@ class FakeChatServer:
             conn.rooms.discard(room)
             await self._reply(conn, {"type": "left", "room": room}, ref)
         elif action in ("send", "dm"):
+            if self.rate_limit_sends > 0:
+                self.rate_limit_sends -= 1
+                await self._reply(
+                    conn, {"type": "error", "code": "rate_limited", "message": "slow down"}, ref
+                )
+                return
             if action == "dm":
                 room = "dm:" + ":".join(sorted((conn.user, frame["to"])))
                 recipients = [c for c in self.conns if c.user in (conn.user, frame["to"])]

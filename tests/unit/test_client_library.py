@@ -213,6 +213,32 @@ async def test_send_without_ack_is_retried_with_the_same_ref(
     assert len(server.log["lobby"]) == 1
 
 
+async def test_rate_limited_send_waits_and_is_sent_again_with_the_same_ref(
+    fake: tuple[FakeChatServer, str],
+) -> None:
+    server, url = fake
+    async with make(url, "alice") as alice:
+        await alice.join("lobby")
+        server.rate_limit_sends = 2
+        ack = await alice.send("lobby", "burst", ref="r-9")
+    assert [s["ref"] for s in server.actions("send")] == ["r-9", "r-9", "r-9"]
+    assert ack.seq == 1 and len(server.log["lobby"]) == 1
+
+
+async def test_rate_limited_send_gives_up_after_its_retries(
+    fake: tuple[FakeChatServer, str],
+) -> None:
+    server, url = fake
+    async with make(url, "alice", rate_limit_retries=2) as alice:
+        await alice.join("lobby")
+        server.rate_limit_sends = 10
+        with pytest.raises(ServerError) as refused:
+            await alice.send("lobby", "flood")
+    assert refused.value.code == "rate_limited"
+    assert len(server.actions("send")) == 3  # the first try and two retries
+    assert server.log["lobby"] == []
+
+
 async def test_send_gives_up_after_its_retries(fake: tuple[FakeChatServer, str]) -> None:
     server, url = fake
     server.skip_reply = lambda conn, event: event["type"] == "ack"

@@ -81,6 +81,10 @@ class ConnectionsApi:
             return {"ResponseMetadata": {"HTTPStatusCode": reply.status}}
         raise ClientError(_error_response(reply), "PostToConnection")
 
+    def close(self) -> None:
+        """Close the pooled connections (a Lambda never needs to; tests and tools do)."""
+        self._http.clear()
+
 
 def _default_ca_bundle() -> str:
     # The roots botocore verifies AWS with (certifi's), so TLS checks match boto3's.
