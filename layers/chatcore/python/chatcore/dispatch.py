@@ -22,21 +22,9 @@ from chatcore.store import ConnectionStore
 __all__ = [
     "BatchOutcome",
     "broadcast_batch",
-    "broadcast_image",
     "deliver_chunk",
     "deliver_notification",
 ]
-
-
-def broadcast_image(
-    image: dict[str, Any], *, store: ConnectionStore, delivery: Delivery
-) -> FanoutResult:
-    """Post a newly stored message to its room (or to both users of a DM room)."""
-    message = message_from_image(image)
-    if message is None:
-        return FanoutResult()
-    ids = room_recipients(store, message["room"])
-    return delivery.deliver(encode(message), ids)
 
 
 @dataclass
@@ -62,7 +50,7 @@ def broadcast_batch(
     connections that answered 410 on the way). A record that fails (a malformed image, a read
     that fails) is reported and the rest of its room goes on, as one record at a time would.
     """
-    by_room: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+    by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     outcome = BatchOutcome()
     for sequence_number, image in records:
         try:
@@ -81,13 +69,14 @@ def broadcast_batch(
             try:
                 if members is None:
                     members = room_recipients(store, room)
-                result = delivery.deliver(encode(message or {}), members)
+                result = delivery.deliver(encode(message), members)
             except Exception:
                 logger.exception("broadcast failed", extra={"sequence_number": sequence_number})
                 done.failed.append(sequence_number)
                 continue
             if result.gone_ids:
-                members = [m for m in members if m not in set(result.gone_ids)]
+                gone = set(result.gone_ids)
+                members = [m for m in members if m not in gone]
             done.result = done.result.merge(result)
         return done
 
