@@ -1,7 +1,9 @@
 """MessagesTable stream -> every member of the message's room (FanoutQueue for big rooms).
 
-Partial batch responses: a record that fails is reported alone; the rest of the batch, its own
-room's later messages included, is still delivered. Rooms are posted in parallel, each in order.
+Several messages of one room in one batch reach each member as one ``messages`` frame (under
+the 32 KB metering unit). Partial batch responses: a record that fails is reported with the
+others of its frame; the rest of the batch, its own room's later messages included, is still
+delivered. Rooms are posted in parallel, each in order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from chatcore import wiring
 from chatcore.config import Config
 from chatcore.dispatch import broadcast_batch
-from chatcore.observability import instrument, logger, record_fanout
+from chatcore.observability import instrument, logger, record_batching, record_fanout
 
 __all__ = ["handler"]
 
@@ -30,8 +32,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ]
     outcome = broadcast_batch(records, store=store, delivery=delivery)
     record_fanout(outcome.result)
+    record_batching(
+        batched_frames=outcome.batched_frames, batched_messages=outcome.batched_messages
+    )
     logger.info(
         "broadcast",
-        extra={**outcome.result.as_dict(), "records": len(records), "failed": len(outcome.failed)},
+        extra={
+            **outcome.result.as_dict(),
+            "records": len(records),
+            "failed": len(outcome.failed),
+            "messages": outcome.messages,
+            "frames": outcome.frames,
+        },
     )
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in outcome.failed]}

@@ -1,4 +1,8 @@
-"""FanoutQueue -> post each chunk of a big room; failed messages are reported one by one."""
+"""FanoutQueue -> post each chunk of a big room; failed messages are reported one by one.
+
+A chunk's payload is the frame the broadcaster would have posted (a ``message`` event, a
+``messages`` frame of several, a notification), posted unchanged to the chunk's connections.
+"""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def in_lobby(chat: ChatHarness, *pairs: tuple[str, User]) -> None:
 
 
 def messages_to(chat: ChatHarness, cid: str) -> list[dict[str, Any]]:
-    return [e for e in chat.api.events(cid) if e["type"] == "message"]
+    return chat.api.messages(cid)
 
 
 def test_send_acks_then_every_member_gets_the_message_from_the_stream(chat: ChatHarness) -> None:

@@ -102,6 +102,16 @@ class FakeManagementApi:
         """Every event posted to one connection, decoded, oldest first."""
         return [json.loads(data) for data in self.posted.get(connection_id, [])]
 
+    def messages(self, connection_id: str) -> list[dict[str, Any]]:
+        """The ``message`` events one connection got, a ``messages`` frame read as its messages."""
+        found: list[dict[str, Any]] = []
+        for event in self.events(connection_id):
+            if event["type"] == "message":
+                found.append(event)
+            elif event["type"] == "messages":
+                found.extend(event["messages"])
+        return found
+
     def last(self, connection_id: str) -> dict[str, Any]:
         events = self.events(connection_id)
         assert events, f"nothing was posted to {connection_id}"

@@ -45,20 +45,22 @@ class Delivery:
         *,
         exclude: Iterable[str] = (),
         allow_queue: bool = True,
+        events: int = 1,
     ) -> FanoutResult:
         """Post ``data`` to every id (minus ``exclude``); chunks go to FanoutQueue when allowed
-        and configured, else everything is posted here."""
+        and configured, else everything is posted here. ``events``: how many events ``data``
+        carries (a ``messages`` frame: its messages), for the metrics."""
         chunk_size = self._chunk_size
         if not (allow_queue and self._sqs is not None and self._queue_url):
             chunk_size = 1 << 30
         plan = plan_fanout(connection_ids, chunk_size=chunk_size, exclude=exclude)
-        result = self.post(data, plan.direct)
+        result = self.post(data, plan.direct, events=events)
         if plan.chunks:
             bodies = [chunk_body(data, chunk) for chunk in plan.chunks]
             result.queued_chunks += self._enqueue(bodies)
         return result
 
-    def post(self, data: bytes, connection_ids: Iterable[str]) -> FanoutResult:
+    def post(self, data: bytes, connection_ids: Iterable[str], *, events: int = 1) -> FanoutResult:
         """Post directly to every id; delete the ones that answered 410."""
         result = FanoutResult()
         for cid, outcome in self._gateway.post_many(connection_ids, data).items():
@@ -72,6 +74,7 @@ class Delivery:
                 result.throttled += 1
             else:
                 result.failed += 1
+        result.events_delivered = result.delivered * events
         return result
 
     def _enqueue(self, bodies: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""What the asynchronous functions do with one record: a stored message, a notification, a chunk.
+"""What the asynchronous functions do: a stream batch of messages, a notification, a chunk.
 
 Kept out of the handlers so each handler is only "parse the batch, call this, report failures".
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from chatcore.delivery import Delivery
 from chatcore.fanout import MAX_PAYLOAD_BYTES, FanoutResult, parse_chunk
+from chatcore.frames import FRAME_UNIT_BYTES, messages_in, plan_frames
 from chatcore.notify import InvalidNotification, Notification
 from chatcore.observability import logger
 from chatcore.protocol import encode, notification_event
@@ -29,10 +30,26 @@ __all__ = [
 
 @dataclass
 class BatchOutcome:
-    """What a stream batch did: the fan-out totals and the records to report as failed."""
+    """What a stream batch did: the fan-out totals and the records to report as failed.
+
+    ``frames`` counts the frames posted (to a room's member set, not per member);
+    ``batched_frames`` of them were ``messages`` frames carrying ``batched_messages`` messages.
+    """
 
     result: FanoutResult = field(default_factory=FanoutResult)
     failed: list[str] = field(default_factory=list)  # sequence numbers, in stream order
+    messages: int = 0
+    frames: int = 0
+    batched_frames: int = 0
+    batched_messages: int = 0
+
+    def add(self, other: BatchOutcome) -> None:
+        self.result = self.result.merge(other.result)
+        self.failed.extend(other.failed)
+        self.messages += other.messages
+        self.frames += other.frames
+        self.batched_frames += other.batched_frames
+        self.batched_messages += other.batched_messages
 
 
 def broadcast_batch(
@@ -41,17 +58,21 @@ def broadcast_batch(
     store: ConnectionStore,
     delivery: Delivery,
     rooms_in_parallel: int = 8,
+    frame_bytes: int = FRAME_UNIT_BYTES,
 ) -> BatchOutcome:
-    """Post a stream batch's messages: rooms in parallel, each room's messages in seq order.
+    """Post a stream batch's messages: rooms in parallel, each room's frames in seq order.
 
-    ``records`` are ``(sequence number, new image)`` in stream order. One record at a time would
-    make every message wait for all the posts of the messages before it, whatever their room;
-    here a busy room holds up only itself. A room's members are read once per batch (minus the
-    connections that answered 410 on the way). A record that fails (a malformed image, a read
-    that fails) is reported and the rest of its room goes on, as one record at a time would.
+    ``records`` are ``(sequence number, new image)`` in stream order. Several messages of one
+    room go out as ``messages`` frames of at most ``frame_bytes`` (see ``frames``): one POST per
+    member per frame instead of one per message. One record at a time would make every message
+    wait for all the posts of the messages before it, whatever their room; here a busy room
+    holds up only itself. A room's members are read once per batch (minus the connections that
+    answered 410 on the way). A malformed image is reported alone; a frame whose delivery fails
+    (a read or a queue write that fails) reports every record it carried, and the rest of its
+    room goes on, as one record at a time would.
     """
-    by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     outcome = BatchOutcome()
+    messages: list[tuple[str, dict[str, Any]]] = []
     for sequence_number, image in records:
         try:
             message = message_from_image(image)
@@ -60,35 +81,43 @@ def broadcast_batch(
             outcome.failed.append(sequence_number)
             continue
         if message is not None:
-            by_room.setdefault(message["room"], []).append((sequence_number, message))
+            messages.append((sequence_number, message))
+    plan = plan_frames(messages, max_bytes=frame_bytes)
 
     def post_room(room: str) -> BatchOutcome:
         done = BatchOutcome()
         members: list[str] | None = None
-        for sequence_number, message in by_room[room]:
+        for frame in plan[room]:
             try:
                 if members is None:
                     members = room_recipients(store, room)
-                result = delivery.deliver(encode(message), members)
+                result = delivery.deliver(frame.data, members, events=frame.messages)
             except Exception:
-                logger.exception("broadcast failed", extra={"sequence_number": sequence_number})
-                done.failed.append(sequence_number)
+                logger.exception(
+                    "broadcast failed",
+                    extra={"sequence_numbers": list(frame.records), "messages": frame.messages},
+                )
+                done.failed.extend(frame.records)
                 continue
             if result.gone_ids:
                 gone = set(result.gone_ids)
                 members = [m for m in members if m not in gone]
             done.result = done.result.merge(result)
+            done.messages += frame.messages
+            done.frames += 1
+            if frame.batched:
+                done.batched_frames += 1
+                done.batched_messages += frame.messages
         return done
 
-    rooms = list(by_room)
+    rooms = list(plan)
     if len(rooms) <= 1:
         parts = [post_room(room) for room in rooms]
     else:
         with ThreadPoolExecutor(max_workers=min(rooms_in_parallel, len(rooms))) as pool:
             parts = list(pool.map(post_room, rooms))
     for part in parts:
-        outcome.result = outcome.result.merge(part.result)
-        outcome.failed.extend(part.failed)
+        outcome.add(part)
     order = {seq: i for i, (seq, _) in enumerate(records)}
     outcome.failed.sort(key=lambda seq: order[seq])
     return outcome
@@ -110,4 +139,4 @@ def deliver_notification(
 def deliver_chunk(body: str, *, delivery: Delivery) -> FanoutResult:
     """Post one FanoutQueue chunk; a body that is not a chunk raises ``ValueError``."""
     payload, ids = parse_chunk(body)
-    return delivery.post(payload, ids)
+    return delivery.post(payload, ids, events=messages_in(payload))

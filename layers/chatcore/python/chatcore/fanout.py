@@ -61,7 +61,11 @@ def plan_fanout(
 
 
 def chunk_body(payload: bytes, connection_ids: Sequence[str]) -> str:
-    """One FanoutQueue message: the encoded event and the connections to post it to."""
+    """One FanoutQueue message: the encoded event and the connections to post it to.
+
+    The payload is whatever the broadcaster would have posted itself, a ``messages`` frame of a
+    stream batch included, so a big room's members get the same frames as a small room's.
+    """
     return json.dumps(
         {"payload": payload.decode("utf-8"), "connectionIds": list(connection_ids)},
         separators=(",", ":"),
@@ -120,7 +124,11 @@ def backoff_delay(
 
 @dataclass
 class FanoutResult:
-    """What one fan-out did; ``gone_ids`` are the connections deleted as stale."""
+    """What one fan-out did; ``gone_ids`` are the connections deleted as stale.
+
+    ``delivered`` counts posts; ``events_delivered`` the events those posts carried (a
+    ``messages`` frame of five delivered to one connection is one post and five events).
+    """
 
     delivered: int = 0
     gone: int = 0
@@ -128,6 +136,7 @@ class FanoutResult:
     failed: int = 0
     queued_chunks: int = 0
     gone_ids: list[str] = field(default_factory=list)
+    events_delivered: int = 0
 
     def merge(self, other: FanoutResult) -> FanoutResult:
         return FanoutResult(
@@ -137,6 +146,7 @@ class FanoutResult:
             failed=self.failed + other.failed,
             queued_chunks=self.queued_chunks + other.queued_chunks,
             gone_ids=self.gone_ids + other.gone_ids,
+            events_delivered=self.events_delivered + other.events_delivered,
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Logs are JSON with the connection id and the API Gateway request id appended per request. Never
 pass a token or message text to the logger: log sizes, codes and ids. Metrics (EMF):
-``MessagesStored``, ``Deliveries``, ``GoneConnections``, ``ThrottledPosts``, ``PresenceSkipped`` and
-``RejectedFrames`` with a ``code`` dimension.
+``MessagesStored``, ``Deliveries`` (posts), ``EventsDelivered`` (the events those posts carried),
+``MessagesBatched`` / ``BatchedFrames`` (messages sent together in ``messages`` frames, and those
+frames), ``GoneConnections``, ``ThrottledPosts``, ``PresenceSkipped`` and ``RejectedFrames`` with
+a ``code`` dimension. ``EventsDelivered - Deliveries`` is the posts batching saved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "instrument",
     "logger",
     "metrics",
+    "record_batching",
     "record_fanout",
     "rejected",
     "tracer",
@@ -58,9 +61,16 @@ def rejected(code: str) -> None:
 
 def record_fanout(result: FanoutResult) -> None:
     count("Deliveries", result.delivered)
+    count("EventsDelivered", result.events_delivered)
     count("GoneConnections", result.gone)
     count("ThrottledPosts", result.throttled)
     count("FailedPosts", result.failed)
+
+
+def record_batching(*, batched_frames: int, batched_messages: int) -> None:
+    """``messages`` frames a stream batch posted, and the messages they carried together."""
+    count("BatchedFrames", batched_frames)
+    count("MessagesBatched", batched_messages)
 
 
 def flush() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "joined_event",
     "left_event",
     "message_event",
+    "messages_event",
     "notification_event",
     "parse_frame",
     "pong_event",
@@ -227,6 +228,11 @@ def message_event(
         "text": text,
         "ts": ts,
     }
+
+
+def messages_event(*, room: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several ``message`` events of one room in one frame, in seq order (see ``frames``)."""
+    return {"type": "messages", "room": room, "messages": messages}
 
 
 def ack_event(*, ref: str | None, id: str, room: str, seq: int) -> dict[str, Any]:
