@@ -2,7 +2,9 @@
 
 :class:`ChatClient` keeps one WebSocket to the backend and survives losing it: it reconnects with
 exponential backoff and full jitter, joins its rooms again, asks ``history`` for whatever it
-missed (each room's ``seq`` is gapless, so a gap is visible) and drops duplicates by ``id``. While
+missed (each room's ``seq`` is gapless, so a gap is visible) and drops duplicates by ``id``. A
+``messages`` frame (several messages of a busy room at once) is taken apart into its messages,
+which go through the same ordering and de-duplication as messages that arrive alone. While
 it reconnects, requests wait for the connection (a bounded number, for a bounded time), and a
 ``send`` that never got its ack is sent again with the same ``ref``, which the server stores once.
 A token the server refuses (HTTP 401/403 at the upgrade) is never retried: it raises
@@ -56,6 +58,7 @@ from client.events import (
     Joined,
     Left,
     Message,
+    Messages,
     Pong,
     Presence,
     parse_event,
@@ -84,6 +87,8 @@ class ClientStats:
     reconnects: int = 0
     resent: int = 0  # sends repeated with the same ref after a timeout or a lost connection
     gap_fills: int = 0  # history requests made to fill gaps
+    batched_frames: int = 0  # ``messages`` frames received (several messages in one frame)
+    batched_messages: int = 0  # the messages those frames carried
 
 
 _CLOSED = object()
@@ -310,7 +315,8 @@ class ChatClient:
     async def events(self) -> AsyncIterator[Event]:
         """Server events in arrival order (messages in ``seq`` order per room, without duplicates).
 
-        Replies to this client's own requests are not repeated here. The iteration ends when the
+        A ``messages`` frame comes out as its :class:`Message` events, one by one. Replies to
+        this client's own requests are not repeated here. The iteration ends when the
         client is closed, or raises the error that closed it (such as :class:`AuthError`).
         """
         while True:
@@ -489,6 +495,15 @@ class ChatClient:
             self._deliver(deliver)
             if gap is not None:
                 self._start_fill(event.room, grace=True)
+            return
+        if isinstance(event, Messages):
+            # One frame of several messages: the same path as each arriving alone.
+            self.stats.batched_frames += 1
+            self.stats.batched_messages += len(event.messages)
+            deliver, gaps = self.tracker.receive_batch(event.messages)
+            self._deliver(deliver)
+            for gap in gaps:
+                self._start_fill(gap.room, grace=True)
             return
         ref = event.ref
         future = self._pending.pop(ref, None) if ref else None

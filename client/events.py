@@ -4,6 +4,9 @@ The server speaks JSON objects with a ``type`` (see ``docs/architecture.md``). :
 turns one into the dataclass for its type; a type this client does not know is kept whole in
 :class:`UnknownEvent`, so a newer server never breaks an older client. Every event keeps the
 decoded object in ``raw`` for callers that want the exact wire form (``chat listen --json``).
+
+Several messages of one room may come in one ``messages`` frame (:class:`Messages`); each of its
+items is a :class:`Message` whose ``raw`` is that item, as if it had come alone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ __all__ = [
     "Joined",
     "Left",
     "Message",
+    "Messages",
     "Notification",
     "Pong",
     "Presence",
@@ -58,6 +62,18 @@ class Message(Event):
     name: str
     text: str
     ts: int
+
+
+@dataclass(frozen=True)
+class Messages(Event):
+    """Several messages of one room in one frame, in seq order (the server batches a busy room).
+
+    :class:`~client.chat.ChatClient` never yields this: it passes each message on as a
+    :class:`Message`, through the same ordering and de-duplication as one that came alone.
+    """
+
+    room: str
+    messages: tuple[Message, ...]
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,14 @@ def parse_event(raw: dict[str, Any]) -> Event:
     room = _str(raw.get("room"))
     if kind == "message":
         return _message(raw)
+    if kind == "messages":
+        items = raw.get("messages")
+        items = items if isinstance(items, list) else []
+        # An item names its room and type itself; fill them in only if a server left them out.
+        batch = tuple(
+            _message({"type": "message", "room": room, **m}) for m in items if isinstance(m, dict)
+        )
+        return Messages(raw=raw, room=room, messages=batch)
     if kind == "ack":
         return Ack(raw=raw, id=_str(raw.get("id")), room=room, seq=_int(raw.get("seq")))
     if kind == "joined":

@@ -10,6 +10,7 @@ from client.events import (
     ErrorEvent,
     Event,
     Message,
+    Messages,
     Notification,
     Presence,
     Typing,
@@ -56,6 +57,9 @@ def format_event(event: Event, *, me: str | None, style: Style) -> str | None:
     """One line for a person, or None for events not worth a line."""
     if isinstance(event, Message):
         return format_message(event, me=me, style=style)
+    if isinstance(event, Messages):
+        # ChatClient hands these out one message at a time; a raw parse may still meet one.
+        return "\n".join(format_message(m, me=me, style=style) for m in event.messages) or None
     if isinstance(event, Presence):
         if event.user is not None:
             verb = "joined" if event.event == "join" else "left"
@@ -76,5 +80,8 @@ def format_event(event: Event, *, me: str | None, style: Style) -> str | None:
 
 
 def event_json(event: Event | dict[str, Any]) -> str:
+    """One JSON line (a ``messages`` frame: one line per message, each as if it came alone)."""
+    if isinstance(event, Messages):
+        return "\n".join(event_json(m) for m in event.messages)
     raw = event.raw if isinstance(event, Event) else event
     return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))

@@ -5,7 +5,8 @@ delivered can tell when something is missing (after a reconnect, or a lost post)
 ``history(after=last)`` for exactly that range. The tracker decides;
 :class:`~client.chat.ChatClient` does the asking. Messages past a gap are held back, so the
 application sees every room in order. Duplicates (the same ``id`` twice, or a ``seq`` already
-delivered) are dropped and counted.
+delivered) are dropped and counted. A ``messages`` frame (several messages of one room at once)
+goes through :meth:`RoomTracker.receive_batch`, which is :meth:`~RoomTracker.receive` for each.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TrackerStats:
     reordered: int = 0  # arrived with a seq lower than one already seen in its room
     gaps: int = 0  # times a missing range was detected
     skipped: int = 0  # messages given up on (history could not supply them)
+    filled: int = 0  # delivered from history (what live delivery had missed)
 
 
 @dataclass
@@ -117,6 +119,21 @@ class RoomTracker:
             self.stats.gaps += 1
         return deliver, gap
 
+    def receive_batch(
+        self, messages: list[Message] | tuple[Message, ...]
+    ) -> tuple[list[Message], list[Gap]]:
+        """Several live messages at once (a ``messages`` frame): each as :meth:`receive` would
+        take it. Returns what to deliver, in order, and the gaps still open afterwards (one per
+        room at most; a gap the batch itself closed is not one)."""
+        deliver: list[Message] = []
+        rooms: dict[str, None] = {}
+        for message in messages:
+            now, _ = self.receive(message)
+            deliver.extend(now)
+            rooms.setdefault(message.room, None)
+        gaps = [gap for gap in (self.gap(room) for room in rooms) if gap is not None]
+        return deliver, gaps
+
     def fill(self, room: str, messages: list[Message] | tuple[Message, ...]) -> list[Message]:
         """Messages fetched with ``history``: deliver whatever now lines up."""
         state = self._rooms.get(room)
@@ -129,6 +146,7 @@ class RoomTracker:
                 continue
             self._remember(message.id)
             state.pending[message.seq] = message
+            self.stats.filled += 1
         return self._drain(state)
 
     def give_up(self, room: str) -> list[Message]:

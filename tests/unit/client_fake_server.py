@@ -61,6 +61,13 @@ class FakeChatServer:
         self.skip_reply: Callable[[Conn, dict[str, Any]], bool] = lambda conn, event: False
         self.duplicate_delivery = False
         self.rate_limit_sends = 0  # answer this many next sends with rate_limited
+        # Hold a room's live messages this many seconds, then send each member one `messages`
+        # frame of them (as the broadcaster does with a stream batch); None: one frame each.
+        self.batch_window: float | None = None
+        # Return True to acknowledge a send without storing or delivering it (data loss).
+        self.lose_send: Callable[[Conn, dict[str, Any]], bool] = lambda conn, frame: False
+        self._held: dict[str, list[dict[str, Any]]] = {}
+        self.batches: list[tuple[str, dict[str, Any]]] = []  # (user, `messages` frame) sent
         self.changed = asyncio.Condition()
         self.upgrades = 0
         self._server: Server | None = None
@@ -161,6 +168,32 @@ class FakeChatServer:
                 if self.duplicate_delivery:
                     await conn.ws.send(json.dumps(event))
 
+    async def _deliver_batch(self, room: str, messages: list[dict[str, Any]]) -> None:
+        for conn in self.members(room):
+            kept = [m for m in messages if not self.skip_delivery(conn, m)]
+            if not kept:
+                continue
+            event = kept[0] if len(kept) == 1 else {"type": "messages", "room": room}
+            if len(kept) > 1:
+                event["messages"] = kept
+                self.batches.append((conn.user, event))
+            with contextlib.suppress(Exception):
+                await conn.ws.send(json.dumps(event))
+                if self.duplicate_delivery:
+                    await conn.ws.send(json.dumps(event))
+
+    def _hold(self, room: str, message: dict[str, Any]) -> None:
+        if room not in self._held:
+            self._held[room] = []
+            task = asyncio.get_running_loop().create_task(self._flush_later(room))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._held[room].append(message)
+
+    async def _flush_later(self, room: str) -> None:
+        await asyncio.sleep(self.batch_window or 0.0)
+        await self._deliver_batch(room, self._held.pop(room, []))
+
     def _store(self, conn: Conn, room: str, text: str, ref: str | None) -> dict[str, Any]:
         key = (conn.user, ref or uuid.uuid4().hex)
         if key in self.refs:
@@ -207,11 +240,20 @@ class FakeChatServer:
                     )
                     return
                 recipients = self.members(room)
+            if self.lose_send(conn, frame):
+                seq = len(self.log[room]) + 1
+                ack = {"type": "ack", "id": f"lost-{next(self._ids)}", "room": room, "seq": seq}
+                await self._reply(conn, ack, ref)
+                return
             fresh = (conn.user, ref) not in self.refs
             ack = self._store(conn, room, frame.get("text", ""), ref)
             await self._reply(conn, dict(ack), ref)
             if fresh:
-                await self._deliver(recipients, self.log[room][ack["seq"] - 1])
+                message = self.log[room][ack["seq"] - 1]
+                if self.batch_window is not None and action == "send":
+                    self._hold(room, message)
+                else:
+                    await self._deliver(recipients, message)
         elif action == "history":
             if not self.log.get(room):
                 await self._reply(

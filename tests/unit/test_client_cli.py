@@ -197,6 +197,35 @@ async def test_send_listen_history_who(tmp_path: Path, fake: tuple[FakeChatServe
     assert len(lines) == 1 and "second line" in lines[0] and "\x1b[" not in lines[0]
 
 
+@pytest.mark.parametrize("as_json", [True, False])
+async def test_listen_prints_one_line_per_message_of_a_messages_frame(
+    tmp_path: Path, fake: tuple[FakeChatServer, str], as_json: bool
+) -> None:
+    server, url = fake
+    server.batch_window = TIMEOUT / 10  # the three sends below reach bob as one frame
+    env = make_env(tmp_path)
+    argv = ["listen", "--room", "lobby", "--count", "3", "--duration", str(TIMEOUT)]
+    argv += ["--json"] if as_json else []
+    listener = asyncio.create_task(run_async([*argv, *user_args(url, "bob")], env))
+    await asyncio.to_thread(env.stderr.wait_for, "listening on lobby")  # type: ignore[attr-defined]
+    send_env = make_env(tmp_path, stdin="one\ntwo\nthree\n")
+    assert (
+        await run_async(["send", "--room", "lobby", "-", *user_args(url, "alice")], send_env) == 0
+    )
+    assert await asyncio.wait_for(listener, TIMEOUT) == ExitStatus.OK
+    assert [len(frame["messages"]) for user, frame in server.batches if user == "bob"] == [3]
+    lines = out(env).splitlines()
+    if as_json:
+        events = [json.loads(line) for line in lines]
+        assert [(e["type"], e["seq"], e["text"]) for e in events] == [
+            ("message", 1, "one"),
+            ("message", 2, "two"),
+            ("message", 3, "three"),
+        ]
+    else:
+        assert [line.rsplit(": ", 1)[1] for line in lines] == ["one", "two", "three"]
+
+
 async def test_connect_interactive_session(
     tmp_path: Path, fake: tuple[FakeChatServer, str]
 ) -> None:

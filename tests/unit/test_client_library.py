@@ -14,6 +14,7 @@ from client import (
     ChatClient,
     ConnectError,
     Message,
+    Messages,
     RequestTimeout,
     SendQueueFull,
     ServerError,
@@ -329,3 +330,44 @@ async def test_close_ends_the_event_stream(fake: tuple[FakeChatServer, str]) -> 
     await alice.close()
     assert [event async for event in alice.events()] == []
     assert alice.state is State.CLOSED
+
+
+async def test_a_messages_frame_comes_out_as_its_messages_in_order_once(
+    fake: tuple[FakeChatServer, str],
+) -> None:
+    server, url = fake
+    server.batch_window = TIMEOUT / 20  # hold the room's messages, then one frame of them
+    async with make(url, "alice") as alice, make(url, "bob") as bob:
+        await alice.join("lobby")
+        await bob.join("lobby")
+        acks = await asyncio.gather(*(alice.send("lobby", f"m{n}") for n in range(4)))
+        got = await next_messages(bob, 4)
+        assert [m.seq for m in got] == [1, 2, 3, 4]
+        assert sorted(m.id for m in got) == sorted(a.id for a in acks)
+        # The same frame again, and one of its messages alone: nothing comes out twice.
+        frame = {"type": "messages", "room": "lobby", "messages": server.log["lobby"]}
+        await server.push("bob", frame)
+        await server.push("bob", server.log["lobby"][2])
+        await alice.send("lobby", "after")
+        [after] = await next_messages(bob, 1)
+        assert (after.seq, after.text) == (5, "after")
+        assert bob.tracker.stats.duplicates == 5
+        assert (bob.stats.batched_frames, bob.stats.batched_messages) == (2, 8)
+        assert not any(isinstance(e, Messages) for e in list(bob._events._queue))  # type: ignore[attr-defined]
+
+
+async def test_a_gap_inside_a_messages_frame_is_filled_from_history(
+    fake: tuple[FakeChatServer, str],
+) -> None:
+    server, url = fake
+    server.batch_window = TIMEOUT / 20
+    server.skip_delivery = lambda conn, event: conn.user == "bob" and event.get("seq") == 2
+    async with make(url, "alice") as alice, make(url, "bob") as bob:
+        await alice.join("lobby")
+        await bob.join("lobby")
+        await asyncio.gather(*(alice.send("lobby", f"m{n}") for n in range(1, 5)))
+        got = await next_messages(bob, 4)
+        assert [m.text for m in got] == ["m1", "m2", "m3", "m4"]
+        assert bob.tracker.stats.gaps == 1 and bob.tracker.stats.filled == 1
+        assert bob.stats.batched_frames >= 1
+        assert server.actions("history"), "the missing message came from history"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.events import Message, parse_event
+from client.events import Message, Messages, parse_event
 from client.tracker import Gap, RoomTracker
 
 
@@ -117,3 +117,55 @@ def test_id_memory_is_bounded() -> None:
     for seq in range(1, 6):
         tracker.receive(msg(seq, room="r"))
     assert len(tracker._ids) == 2
+
+
+def batch(*messages: Message) -> tuple[Message, ...]:
+    event = parse_event(
+        {"type": "messages", "room": "lobby", "messages": [m.raw for m in messages]}
+    )
+    assert isinstance(event, Messages)
+    return event.messages
+
+
+def test_a_messages_frame_is_parsed_into_its_messages_with_their_own_raw_form() -> None:
+    event = parse_event(
+        {"type": "messages", "room": "lobby", "messages": [msg(1).raw, {"id": "x", "seq": 2}, 7]}
+    )
+    assert isinstance(event, Messages)
+    assert [(m.id, m.seq, m.room) for m in event.messages] == [
+        ("lobby-1", 1, "lobby"),
+        ("x", 2, "lobby"),
+    ]
+    assert event.messages[0].raw == msg(1).raw  # what `chat listen --json` prints
+
+
+def test_a_batch_is_delivered_in_order_like_messages_arriving_alone() -> None:
+    tracker = joined_at(4)
+    deliver, gaps = tracker.receive_batch(batch(msg(5), msg(6), msg(7)))
+    assert (seqs(deliver), gaps) == ([5, 6, 7], [])
+    assert tracker.stats.delivered == 3
+
+
+def test_a_batch_drops_what_was_already_delivered_and_what_it_repeats() -> None:
+    tracker = joined_at(0)
+    tracker.receive(msg(1))
+    tracker.receive(msg(2))
+    deliver, gaps = tracker.receive_batch(batch(msg(2), msg(3), msg(3), msg(4)))
+    assert (seqs(deliver), gaps) == ([3, 4], [])
+    assert tracker.stats.duplicates == 2
+
+
+def test_a_batch_past_a_gap_is_held_and_the_gap_reported_once() -> None:
+    tracker = joined_at(0)
+    tracker.receive(msg(1))
+    deliver, gaps = tracker.receive_batch(batch(msg(4), msg(5)))
+    assert (deliver, gaps) == ([], [Gap("lobby", after=1, before=4)])
+    assert tracker.stats.gaps == 1
+    assert seqs(tracker.fill("lobby", [msg(2), msg(3), msg(4)])) == [2, 3, 4, 5]
+    assert tracker.stats.filled == 2  # only what history supplied that the batch had not
+
+
+def test_a_batch_that_closes_its_own_gap_reports_none() -> None:
+    tracker = joined_at(0)
+    deliver, gaps = tracker.receive_batch(batch(msg(2), msg(1), msg(3)))
+    assert (seqs(deliver), gaps) == ([1, 2, 3], [])
