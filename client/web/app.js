@@ -9,6 +9,7 @@ import {
   dmPeer,
   dmRoom,
   isDm,
+  messagesOf,
   newRef,
 } from "./chat.js";
 
@@ -319,7 +320,9 @@ function canSend(conversation) {
 function onServerEvent(event) {
   switch (event.type) {
     case "message":
-      onMessage(event);
+    case "messages":
+      // A `messages` frame holds several messages of one room: each goes the way one alone would.
+      for (const message of messagesOf(event)) onMessage(message);
       break;
     case "ack":
       onAck(event);

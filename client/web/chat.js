@@ -3,7 +3,8 @@
 // ChatConnection keeps one WebSocket open: it reconnects with exponential backoff and full
 // jitter, pings before API Gateway's 10-minute idle timeout and drops a socket whose pong never
 // comes. RoomLog keeps one room's messages in seq order, drops duplicates by id and tells when a
-// seq is missing, so the page can fill the gap with `history(after=lastSeq)`.
+// seq is missing, so the page can fill the gap with `history(after=lastSeq)`. messagesOf reads a
+// `messages` frame (several messages of a room at once) as the messages it carries.
 
 export const STATES = Object.freeze({
   IDLE: "idle",
@@ -62,6 +63,21 @@ export function isDm(room) {
 export function socketUrl(url, token) {
   const sep = url.includes("?") ? "&" : "?";
   return `${url}${sep}token=${encodeURIComponent(token)}`;
+}
+
+/**
+ * The message events a server event carries: a `message` is itself; a `messages` frame (several
+ * messages of one busy room in one frame, as the broadcaster sends them) is its items in seq
+ * order, each shaped like a `message` that came alone; anything else carries none.
+ */
+export function messagesOf(event) {
+  if (!event || typeof event !== "object") return [];
+  if (event.type === "message") return [event];
+  if (event.type !== "messages" || !Array.isArray(event.messages)) return [];
+  return event.messages
+    .filter((item) => item && typeof item === "object")
+    .map((item) => ({ room: event.room, ...item, type: "message" }))
+    .sort((a, b) => Number(a.seq) - Number(b.seq));
 }
 
 /**

@@ -117,6 +117,55 @@ def test_messages_typed_quickly_keep_their_order(
     assert [m.text for m in cli.messages] == typed
 
 
+def test_a_messages_frame_shows_every_message_once_in_order(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("batched-")
+    texts = [f"batched {n}" for n in range(1, 5)]
+    held: dict[int, dict[str, object]] = {}
+    page = new_page()
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(payload: str | bytes) -> None:
+            event = json.loads(payload)
+            live = event.get("type") in ("message", "messages") and event.get("room") == room
+            if not live or len(held) == len(texts):
+                ws.send(payload)
+                return
+            # Hold the room's messages, however the stack framed them, until all have come;
+            # then the page gets them as one `messages` frame (twice: the second must change
+            # nothing), as the broadcaster sends a busy room's stream batch.
+            for message in event.get("messages") or [event]:
+                held[message["seq"]] = message
+            if len(held) == len(texts):
+                frame = {
+                    "type": "messages",
+                    "room": room,
+                    "messages": [held[s] for s in sorted(held)],
+                }
+                ws.send(json.dumps(frame))
+                ws.send(json.dumps(frame))
+
+        server.on_message(to_page)
+
+    page.page.route_web_socket(lambda url: "token=" in url, route)
+    page.sign_in(unique("Bea"))
+    page.join(room)
+    writer = library_user(unique("writer"))
+    writer.join(room)
+    for text in texts:
+        writer.send(room, text)
+    expect(page.messages()).to_have_count(len(texts))
+    assert page.texts() == texts
+    expect(page.message("batched 4")).to_have_attribute("data-own", "false")
+    writer.send(room, "and one more")  # a later message alone still follows the batch
+    expect(page.messages()).to_have_count(len(texts) + 1)
+    assert page.texts() == [*texts, "and one more"]
+    assert page.errors == []
+
+
 def test_page_and_library_client_chat(
     new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
 ) -> None:
