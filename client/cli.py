@@ -83,6 +83,13 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _nonnegative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {value}")
+    return number
+
+
 def _nonnegative_int(value: str) -> int:
     number = int(value)
     if number < 0:

@@ -4,8 +4,11 @@ N connections are spread over R rooms (connection ``i`` joins room ``i % R``), o
 rate. Once all of them have joined, S of them send at a total RATE for DURATION seconds. Each text
 is JSON carrying the send time (``time.perf_counter_ns``, one process, one clock), so every
 delivery gives an end-to-end latency. Every acked message must reach every member of its room
-(all joined before the first send): anything missing after the drain is counted lost. The
-client library de-duplicates and orders; what it had to drop or fill is reported as well.
+(all joined before the first send). After the drain window each room's ``history`` is read, so
+the report can tell data loss (acked, not stored) from a delivery that never came (stored, not
+pushed) and from one that was only late (see ``client.ledger``). The client library
+de-duplicates and orders; what it had to drop, fill from history or received batched is
+reported as well.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from client.chat import ChatClient
+from client.chat import ChatClient, State
 from client.context import Environment, ExitStatus
-from client.errors import ChatError
+from client.errors import ChatError, ServerError
 from client.events import Message
+from client.ledger import Ledger
 
 __all__ = [
     "LoadConfig",
@@ -34,6 +38,7 @@ __all__ = [
     "Percentiles",
     "add_arguments",
     "command",
+    "exit_status",
     "percentiles",
     "run_load",
 ]
@@ -50,8 +55,10 @@ class LoadConfig:
     size: int = 100  # characters of message text
     ramp: float = 200.0  # connections opened per second
     drain: float = 10.0  # seconds to wait for deliveries after the last ack
+    late_window: float = 5.0  # after reading history: how long stored messages may still come
     timeout: float = 10.0  # per request
     room_prefix: str = "load"
+    history_page: int = 100  # messages per history request when checking what was stored
 
 
 @dataclass(frozen=True)
@@ -90,15 +97,24 @@ class LoadResult:
     sent: int = 0
     acked: int = 0
     expected: int = 0  # acked messages x members of their room
-    delivered: int = 0  # of those, deliveries that arrived
-    lost: int = 0
+    delivered: int = 0  # of those, deliveries that arrived within the drain window
+    late: int = 0  # deliveries that arrived after the drain window
+    undelivered: int = 0  # stored, never reached a member connected throughout
+    missed: int = 0  # stored, never reached a member whose connection was interrupted
+    lost: int = 0  # acked messages not in their room's history: data loss
+    unverified: int = 0  # acked messages of rooms whose history could not be read
+    stored: int = 0  # the run's messages found in history
+    stored_unacked: int = 0  # of those, sends that never got their ack
     duplicates: int = 0  # same message twice to the same connection, after the client's dedupe
     out_of_order: int = 0  # a room's seq going backwards at a connection, after the client
     unacked_deliveries: int = 0  # deliveries of sends that failed or timed out
     wire_duplicates: int = 0  # dropped by the client library (same id or seq twice on the wire)
     wire_reordered: int = 0  # arrived out of seq order on the wire (the client reordered them)
     gap_fills: int = 0  # history requests the clients made to fill gaps
+    filled: int = 0  # messages the clients got from those history requests
     reconnects: int = 0
+    batched_frames: int = 0  # `messages` frames the clients received
+    batched_messages: int = 0  # the messages those frames carried
     errors: Counter[str] = field(default_factory=Counter)
     send_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -135,7 +151,13 @@ class LoadResult:
                 "acked": self.acked,
                 "expected_deliveries": self.expected,
                 "delivered": self.delivered,
+                "late": self.late,
+                "undelivered": self.undelivered,
+                "missed_after_interruption": self.missed,
                 "lost": self.lost,
+                "unverified": self.unverified,
+                "stored": self.stored,
+                "stored_unacked": self.stored_unacked,
                 "duplicates": self.duplicates,
                 "out_of_order": self.out_of_order,
                 "unacked_deliveries": self.unacked_deliveries,
@@ -144,7 +166,10 @@ class LoadResult:
                 "wire_duplicates_dropped": self.wire_duplicates,
                 "wire_reordered": self.wire_reordered,
                 "gap_fills": self.gap_fills,
+                "filled_from_history": self.filled,
                 "reconnects": self.reconnects,
+                "batched_frames": self.batched_frames,
+                "batched_messages": self.batched_messages,
             },
             "errors": dict(sorted(self.errors.items())),
             "throughput": self.throughput,
@@ -158,7 +183,6 @@ class _Member:
         self.index = index
         self.room = room
         self.client: ChatClient | None = None
-        self.ids: set[str] = set()
         self.last_seq = 0
 
 
@@ -176,6 +200,7 @@ class LoadRun:
         self.result = LoadResult(config)
         self.phase = "connect"
         self.attempted = 0
+        self.ledger = Ledger()
         self._members: list[_Member] = []
         self._room_members: Counter[str] = Counter()
         self._acked_room: dict[str, str] = {}  # message id -> room
@@ -183,6 +208,7 @@ class LoadRun:
         self._matched = 0
         self._sending_done = False
         self._drained = asyncio.Event()
+        self._caught_up = asyncio.Event()  # after history: nothing stored is still to come
         self._first_error: ChatError | None = None
         self._t0 = 0  # perf_counter_ns of the first send
 
@@ -203,6 +229,7 @@ class LoadRun:
                 raise self._first_error
             for member in self._members:
                 self._room_members[member.room] += 1
+                self.ledger.member(member.index, member.room)
             readers = [asyncio.create_task(self._read(m)) for m in self._members]
             self.phase = "send"
             self._t0 = time.perf_counter_ns()
@@ -214,9 +241,22 @@ class LoadRun:
             self._check_drained()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), self.config.drain)
+            # Readers go on: whatever arrives from now on is late, not lost.
+            self.ledger.drain_ended(self._now())
+            self.phase = "history"
+            await self._read_history()
+            self.ledger.watch()
+            if self.ledger.outstanding():
+                self.phase = "late"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._caught_up.wait(), self.config.late_window)
             for task in readers:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
+            for member in self._members:
+                assert member.client is not None
+                if member.client.stats.reconnects or member.client.state is not State.OPEN:
+                    self.ledger.interrupted(member.index)
         finally:
             await asyncio.gather(
                 *(m.client.close() for m in members if m.client is not None),
@@ -285,9 +325,23 @@ class LoadRun:
         self.result.acked += 1
         self.result.sent_at.append((time.perf_counter_ns() - self._t0) / 1e9)
         self._acked_room[ack.id] = ack.room
+        self.ledger.acked(ack.id, ack.room)
         self.result.expected += self._room_members[ack.room]
         self._matched += self._received.get(ack.id, 0)
         self._check_drained()
+
+    def _ours(self, message: Message) -> dict[str, Any] | None:
+        """The decoded body of one of this run's messages, None for anything else."""
+        try:
+            body = json.loads(message.text)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("lt") != self.run_id:
+            return None
+        return body
+
+    def _now(self) -> float:
+        return (time.perf_counter_ns() - self._t0) / 1e9
 
     async def _read(self, member: _Member) -> None:
         assert member.client is not None
@@ -295,25 +349,66 @@ class LoadRun:
             if not isinstance(event, Message):
                 continue
             now = time.perf_counter_ns()
-            try:
-                body = json.loads(event.text)
-            except ValueError:
-                continue
-            if not isinstance(body, dict) or body.get("lt") != self.run_id:
+            body = self._ours(event)
+            if body is None:
                 continue
             if event.seq <= member.last_seq:
                 self.result.out_of_order += 1
             member.last_seq = max(member.last_seq, event.seq)
-            if event.id in member.ids:
+            if not self.ledger.received(member.index, event.id, (now - self._t0) / 1e9):
                 self.result.duplicates += 1
                 continue
-            member.ids.add(event.id)
             self.result.latency_ms.append((now - int(body.get("t", now))) / 1e6)
             self.result.delivered_at.append((now - self._t0) / 1e9)
             self._received[event.id] += 1
             if event.id in self._acked_room:
                 self._matched += 1
                 self._check_drained()
+            if self.phase == "late" and not self.ledger.outstanding():
+                self._caught_up.set()
+
+    async def _read_history(self) -> None:
+        """Read every room's stored messages of this run into the ledger, rooms in parallel."""
+        readers: dict[str, ChatClient] = {}
+        for member in self._members:
+            client = member.client
+            if client is not None and client.state is State.OPEN:
+                readers.setdefault(member.room, client)
+        rooms = sorted({m.room for m in self._members} | set(self._acked_room.values()))
+        bound = asyncio.Semaphore(8)
+
+        async def one(room: str) -> None:
+            client = readers.get(room)
+            if client is None:
+                self.result.errors["history:no_open_connection"] += 1
+                self.ledger.unreadable(room)
+                return
+            async with bound:
+                try:
+                    ids = await self._stored_ids(client, room)
+                except ChatError as exc:
+                    self.result.errors[f"history:{exc.code}"] += 1
+                    self.ledger.unreadable(room)
+                    return
+            self.result.stored += len(ids)
+            self.ledger.stored(room, ids)
+
+        await asyncio.gather(*(one(room) for room in rooms))
+
+    async def _stored_ids(self, client: ChatClient, room: str) -> list[str]:
+        ids: list[str] = []
+        after = 0
+        while True:
+            try:
+                page = await client.history(room, after=after, limit=self.config.history_page)
+            except ServerError as exc:
+                if exc.code == "not_found":  # nothing was ever stored in the room
+                    return ids
+                raise
+            ids.extend(m.id for m in page.messages if self._ours(m) is not None)
+            if len(page.messages) < self.config.history_page:
+                return ids
+            after = max(m.seq for m in page.messages)
 
     def _check_drained(self) -> None:
         if self._sending_done and self._matched >= self.result.expected:
@@ -321,21 +416,24 @@ class LoadRun:
 
     def _account(self) -> None:
         result = self.result
-        delivered = 0
+        books = self.ledger.account()
+        result.delivered = books.delivered
+        result.late = books.late
+        result.undelivered = books.undelivered
+        result.missed = books.missed
+        result.lost = books.lost
+        result.unverified = books.unverified
+        result.stored_unacked = books.stored_unacked
         for member in self._members:
-            for message_id, room in self._acked_room.items():
-                if room == member.room:
-                    if message_id in member.ids:
-                        delivered += 1
-                    else:
-                        result.lost += 1
             if member.client is not None:
                 stats = member.client.tracker.stats
                 result.wire_duplicates += stats.duplicates
                 result.wire_reordered += stats.reordered
+                result.filled += stats.filled
                 result.gap_fills += member.client.stats.gap_fills
                 result.reconnects += member.client.stats.reconnects
-        result.delivered = delivered
+                result.batched_frames += member.client.stats.batched_frames
+                result.batched_messages += member.client.stats.batched_messages
         result.unacked_deliveries = sum(
             count for mid, count in self._received.items() if mid not in self._acked_room
         )
@@ -349,7 +447,7 @@ async def run_load(config: LoadConfig, token_for: Callable[[int], str]) -> LoadR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from client.cli import _nonnegative_int, _positive_float, _positive_int
+    from client.cli import _nonnegative_float, _nonnegative_int, _positive_float, _positive_int
 
     group = parser.add_argument_group("load")
     group.add_argument(
@@ -378,10 +476,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait for late deliveries (10)",
     )
     group.add_argument(
+        "--late-window",
+        type=_nonnegative_float,
+        default=5.0,
+        help="after reading history, seconds more for stored messages still on their way (5)",
+    )
+    group.add_argument(
         "--max-loss",
         type=_nonnegative_int,
         default=0,
-        help="lost deliveries tolerated before a non-zero exit (0)",
+        help="deliveries that never arrived tolerated before a non-zero exit (0); "
+        "a lost message (acked, not stored) always fails",
     )
     group.add_argument(
         "--json", dest="json_file", metavar="FILE", help="write the full report as JSON"
@@ -409,6 +514,7 @@ async def command(args: argparse.Namespace, env: Environment) -> int:
         size=args.size,
         ramp=args.ramp,
         drain=args.drain,
+        late_window=args.late_window,
         timeout=args.timeout,
     )
     fixed = args.token or env.environ.get("CHAT_TOKEN")
@@ -439,9 +545,19 @@ async def command(args: argparse.Namespace, env: Environment) -> int:
         write_json(result, args.json_file)
     if args.plot:
         write_plot(result, args.plot)
-    if result.lost > args.max_loss:
-        env.stderr.write(
-            f"chat loadtest: {result.lost} deliveries lost (allowed {args.max_loss})\n"
-        )
-        return ExitStatus.LOSS
-    return ExitStatus.OK
+    return exit_status(result, max_loss=args.max_loss, env=env)
+
+
+def exit_status(result: LoadResult, *, max_loss: int, env: Environment) -> int:
+    """``LOSS`` for data loss, unverifiable acks, or more missing deliveries than allowed."""
+    problems = []
+    if result.lost:
+        problems.append(f"{result.lost} acked messages are not in their room's history (lost)")
+    if result.unverified:
+        problems.append(f"{result.unverified} acked messages could not be checked against history")
+    missing = result.undelivered + result.missed
+    if missing > max_loss:
+        problems.append(f"{missing} deliveries never arrived (allowed {max_loss})")
+    for problem in problems:
+        env.stderr.write(f"chat loadtest: {problem}\n")
+    return ExitStatus.LOSS if problems else ExitStatus.OK

@@ -108,20 +108,37 @@ def render_table(result: LoadResult, env: Environment) -> None:
             "throughput",
             f"{tp['sent_per_s']:,.1f} msg/s in, {tp['delivered_per_s']:,.1f} deliveries/s out",
         ),
+        ("stored (history) / without ack", f"{result.stored:,} / {result.stored_unacked:,}"),
+        ("lost (acked, not stored)", f"{result.lost:,}"),
         ("expected deliveries", f"{result.expected:,}"),
-        ("delivered", f"{result.delivered:,}"),
-        ("lost", f"{result.lost:,}"),
+        ("delivered in the drain window", f"{result.delivered:,}"),
+        ("late (after the drain window)", f"{result.late:,}"),
+        ("undelivered (connected throughout)", f"{result.undelivered:,}"),
+        ("missed after an interruption", f"{result.missed:,}"),
         ("duplicated", f"{result.duplicates:,}"),
         ("out of order", f"{result.out_of_order:,}"),
         ("unacked deliveries", f"{result.unacked_deliveries:,}"),
         ("client: wire duplicates dropped", f"{result.wire_duplicates:,}"),
         ("client: wire reordered", f"{result.wire_reordered:,}"),
         ("client: gap fills / reconnects", f"{result.gap_fills:,} / {result.reconnects:,}"),
+        ("client: filled from history", f"{result.filled:,}"),
+        (
+            "client: batched frames / messages",
+            f"{result.batched_frames:,} / {result.batched_messages:,}",
+        ),
     ]
+    if result.unverified:
+        rows.insert(3, ("unverified (history unreadable)", f"{result.unverified:,}"))
     errors = ", ".join(f"{code} {n:,}" for code, n in sorted(result.errors.items())) or "none"
     rows.append(("errors", errors))
+    alarming = {
+        "lost (acked, not stored)": result.lost,
+        "unverified (history unreadable)": result.unverified,
+        "undelivered (connected throughout)": result.undelivered,
+        "missed after an interruption": result.missed,
+    }
     for label, value in rows:
-        style = "bold red" if label == "lost" and result.lost else None
+        style = "bold red" if alarming.get(label) else None
         counts.add_row(label, value, style=style)
     console.print(counts)
 
