@@ -94,7 +94,10 @@ async def test_small_load_test_loses_and_duplicates_nothing(chat_stack: Any) -> 
     assert result.sent == result.acked == 30
     assert dict(result.errors) == {}
     assert result.expected == 30 * 5  # five members per room, the sender included
-    assert (result.delivered, result.lost, result.duplicates, result.out_of_order) == (150, 0, 0, 0)
+    # Every acked message is in history, and reached every member once, in order, in time.
+    assert result.stored == 30 and result.stored_unacked == 0
+    assert (result.lost, result.duplicates, result.undelivered, result.missed) == (0, 0, 0, 0)
+    assert (result.delivered, result.late, result.out_of_order) == (150, 0, 0)
     assert len(result.latency_ms) == 150 and len(result.connect_ms) == 20
 
 
@@ -321,10 +324,12 @@ async def test_cli_loadtest_report(chat_stack: Any, tmp_path: Path) -> None:
     table = text_of(env.stdout)
     for label in ("connect", "end-to-end", "p50", "p99", "lost", "duplicated", "throughput"):
         assert label in table
+    for label in ("undelivered", "late", "stored (history)", "gap fills / reconnects"):
+        assert label in table
     data = json.loads(report.read_text())
-    assert data["messages"]["lost"] == 0
-    assert data["messages"]["acked"] == 20
-    assert data["messages"]["delivered"] == 20 * 4
+    assert data["messages"]["lost"] == data["messages"]["undelivered"] == 0
+    assert data["messages"]["acked"] == data["messages"]["stored"] == 20
+    assert data["messages"]["delivered"] + data["messages"]["late"] == 20 * 4
 
 
 # -- last: a retried ref makes the store cancel a transaction; broadcasting must survive it ---
