@@ -105,13 +105,12 @@ class Ledger:
     def watch(self) -> None:
         """Once history is in: count the deliveries of acked, stored messages still to come,
         so :meth:`outstanding` can tell when nothing more is worth waiting for."""
+        by_room = self._acked_by_room()
         self._outstanding = {
             (index, message_id)
             for index, state in self._members.items()
-            for message_id, room in self._acked.items()
-            if room == state.room
-            and message_id not in state.arrived
-            and not self._is_lost(message_id, room)
+            for message_id in by_room.get(state.room, [])
+            if message_id not in state.arrived and not self._is_lost(message_id, state.room)
         }
 
     def outstanding(self) -> int:
@@ -123,10 +122,14 @@ class Ledger:
     def _is_lost(self, message_id: str, room: str) -> bool:
         return room not in self._unreadable and message_id not in self._stored.get(room, set())
 
-    def account(self) -> Accounting:
+    def _acked_by_room(self) -> dict[str, list[str]]:
         by_room: dict[str, list[str]] = {}
         for message_id, room in self._acked.items():
             by_room.setdefault(room, []).append(message_id)
+        return by_room
+
+    def account(self) -> Accounting:
+        by_room = self._acked_by_room()
         lost = sum(1 for mid, room in self._acked.items() if self._is_lost(mid, room))
         unverified = sum(1 for room in self._acked.values() if room in self._unreadable)
         delivered = late = undelivered = missed = 0

@@ -2,7 +2,8 @@
 
 Pure modules decide and do no I/O: ``errors``, ``config``, ``protocol`` (frames and events),
 ``rooms`` (names and access), ``auth`` (JWT, Origin, policy), ``fanout`` (planning, chunking,
-backoff), ``notify`` (SNS schema), ``requests`` (typed views of API Gateway events).
+backoff), ``frames`` (a stream batch's messages packed into ``messages`` frames per room),
+``notify`` (SNS schema), ``requests`` (typed views of API Gateway events).
 
 Adapters take injected clients: ``store`` (``ConnectionStore``, ``MessageLog``), ``gateway``
 (``@connections``), ``delivery`` (post, clean up 410s, queue big rooms), ``keys`` (JWT secret from
@@ -10,7 +11,7 @@ SSM / Secrets Manager). ``clients`` holds the cached boto3 factories and the ``@
 seam; ``wiring`` builds adapters from a ``Config``.
 
 Use cases sit on top: ``chat`` (every client action), ``routes`` (frame -> reply, errors
-included), ``recipients`` and ``dispatch`` (stream records, notifications, fan-out chunks);
+included), ``recipients`` and ``dispatch`` (stream batches, notifications, fan-out chunks);
 ``observability`` holds the Powertools Logger, Metrics and Tracer.
 """
 
