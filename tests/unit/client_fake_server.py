@@ -66,6 +66,7 @@ class FakeChatServer:
         self.batch_window: float | None = None
         # Return True to acknowledge a send without storing or delivering it (data loss).
         self.lose_send: Callable[[Conn, dict[str, Any]], bool] = lambda conn, frame: False
+        self.history_error: str | None = None  # answer every `history` with this error code
         self._held: dict[str, list[dict[str, Any]]] = {}
         self.batches: list[tuple[str, dict[str, Any]]] = []  # (user, `messages` frame) sent
         self.changed = asyncio.Condition()
@@ -255,6 +256,10 @@ class FakeChatServer:
                 else:
                     await self._deliver(recipients, message)
         elif action == "history":
+            if self.history_error is not None:
+                error = {"type": "error", "code": self.history_error, "message": "no history"}
+                await self._reply(conn, error, ref)
+                return
             if not self.log.get(room):
                 await self._reply(
                     conn, {"type": "error", "code": "not_found", "message": "no messages"}, ref

@@ -146,3 +146,29 @@ async def test_cli_loadtest_fails_on_a_lost_message_whatever_max_loss_allows(
     assert "chat loadtest: 2 acked messages are not in their room's history (lost)" in (
         env.stderr.getvalue()  # type: ignore[attr-defined]
     )
+
+
+async def test_unreadable_history_is_reported_unverified_and_fails(tmp_path: Path) -> None:
+    async with running_fake() as (server, url):
+        server.history_error = "forbidden"
+        env = Environment(stdout=Stream(), stderr=Stream(), environ={}, cwd=tmp_path)
+        argv = ["loadtest", "-n", "4", "-r", "2", "-s", "2", "--rate", "40", "-d", "0.1"]
+        argv += [
+            "--url",
+            url,
+            "--user",
+            "lt",
+            "--secret",
+            SECRET,
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+        status = await asyncio.to_thread(main, argv, env=env)
+    assert status == ExitStatus.LOSS
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert (data["messages"]["unverified"], data["messages"]["lost"]) == (4, 0)
+    assert data["errors"] == {"history:forbidden": 2}
+    assert "unverified (history unreadable)" in env.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "4 acked messages could not be checked against history" in (
+        env.stderr.getvalue()  # type: ignore[attr-defined]
+    )
