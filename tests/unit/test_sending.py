@@ -58,7 +58,8 @@ def test_a_non_member_is_refused_before_the_budget_is_looked_at() -> None:
 
 
 def test_no_membership_check_is_not_a_refusal() -> None:
-    assert isinstance(decide(SendState(member=None), user_id="a", now_second=1, per_second=1), Store)
+    verdict = decide(SendState(member=None), user_id="a", now_second=1, per_second=1)
+    assert isinstance(verdict, Store)
 
 
 def test_state_from_the_items_read() -> None:
