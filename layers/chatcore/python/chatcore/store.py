@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chatcore.auth import Identity
 from chatcore.errors import InternalError
+from chatcore.fanout import backoff_delay
 from chatcore.items import META, connection_key, ref_key, room_key
 from chatcore.items import from_item as _from_item
 from chatcore.items import to_item as _to_item
@@ -35,6 +36,7 @@ __all__ = [
 
 BY_USER_INDEX = "ByUser"
 _BATCH_WRITE_MAX = 25
+_TRANSACT_ATTEMPTS = 5
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -144,12 +146,17 @@ class ConnectionStore:
     # ---- memberships --------------------------------------------------------------------
 
     def add_membership(self, connection_id: str, room: str, identity: Identity) -> bool:
-        """Join; return False when the connection was already a member (nothing changes)."""
+        """Join; return False when the connection was already a member (nothing changes).
+
+        One transaction: the membership (condition absent) and the room on the connection item,
+        which lists its rooms so a disconnect finds memberships without a Scan. Both or neither:
+        a membership the connection item does not list would outlive its connection.
+        """
         now = time.time()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_to_item(
+        membership = {
+            "Put": {
+                "TableName": self._table,
+                "Item": _to_item(
                     {
                         "pk": room_key(room),
                         "sk": connection_key(connection_id),
@@ -159,56 +166,86 @@ class ConnectionStore:
                         "expiresAt": int(now) + self._ttl,
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        # The connection item lists its rooms, so a disconnect finds memberships without a Scan.
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
         # if_not_exists: should the item have been swept meanwhile, it comes back whole (owner,
         # TTL) rather than as a bare "rooms" item that would never expire.
-        self._client.update_item(
-            TableName=self._table,
-            Key=_to_item({"pk": connection_key(connection_id), "sk": META}),
-            UpdateExpression=(
-                "ADD rooms :r SET ownerId = if_not_exists(ownerId, :u), "
-                "#n = if_not_exists(#n, :name), expiresAt = if_not_exists(expiresAt, :exp)"
-            ),
-            ExpressionAttributeNames={"#n": "name"},
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":r": {room},
-                    ":u": identity.user_id,
-                    ":name": identity.name,
-                    ":exp": int(now) + self._ttl,
-                }
-            ),
-        )
-        return True
+        listed = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _to_item({"pk": connection_key(connection_id), "sk": META}),
+                "UpdateExpression": (
+                    "ADD rooms :r SET ownerId = if_not_exists(ownerId, :u), "
+                    "#n = if_not_exists(#n, :name), expiresAt = if_not_exists(expiresAt, :exp)"
+                ),
+                "ExpressionAttributeNames": {"#n": "name"},
+                "ExpressionAttributeValues": _to_item(
+                    {
+                        ":r": {room},
+                        ":u": identity.user_id,
+                        ":name": identity.name,
+                        ":exp": int(now) + self._ttl,
+                    }
+                ),
+            }
+        }
+        return self._transact([membership, listed]) is None
 
     def remove_membership(self, connection_id: str, room: str) -> bool:
-        """Leave; return False when the connection was not a member."""
-        answer = self._client.delete_item(
-            TableName=self._table,
-            Key=_to_item({"pk": room_key(room), "sk": connection_key(connection_id)}),
-            ReturnValues="ALL_OLD",
+        """Leave; return False when the connection was not a member.
+
+        One transaction: the membership (condition present) and the room off the connection
+        item (condition present, so a swept connection item is not brought back bare).
+        """
+        key = _to_item({"pk": room_key(room), "sk": connection_key(connection_id)})
+        failed = self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key,
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _to_item({"pk": connection_key(connection_id), "sk": META}),
+                        "UpdateExpression": "DELETE rooms :r",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": _to_item({":r": {room}}),
+                    }
+                },
+            ]
         )
-        self._forget_room(connection_id, room)
+        if failed is None:
+            return True
+        if failed[0] == "ConditionalCheckFailed":
+            return False
+        # A membership whose connection item has gone: delete the membership alone.
+        answer = self._client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
         return bool(answer.get("Attributes"))
 
-    def _forget_room(self, connection_id: str, room: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_to_item({"pk": connection_key(connection_id), "sk": META}),
-                UpdateExpression="DELETE rooms :r",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=_to_item({":r": {room}}),
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """Run a transaction; None when it was written, else each item's cancellation code.
+
+        A cancellation only for a concurrent transaction on the same items (a send's
+        ConditionCheck on the membership, say) is tried again after a short jittered pause.
+        """
+        for attempt in range(_TRANSACT_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [str(r.get("Code", "None")) for r in reasons]
+            if "ConditionalCheckFailed" in codes:
+                return codes
+            time.sleep(backoff_delay(attempt, base=0.01, cap=0.2))
+        raise InternalError("the room is too busy to change its members; try again")
 
     def is_member(self, connection_id: str, room: str) -> bool:
         answer = self._client.get_item(
