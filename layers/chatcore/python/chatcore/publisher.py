@@ -285,5 +285,7 @@ def _compact(ack: dict[str, Any]) -> str:
 
 def _refusal(code: str, room: str, per_second: int | None) -> NotMember | RateLimited:
     if code == "not_member":
-        return NotMember(f"join '{room}' before using it")
-    return RateLimited(f"more than {per_second} sends per second into '{room}'; slow down")
+        return NotMember(f"join '{room}' before sending to it")
+    return RateLimited(
+        f"more than {per_second} sends per second into '{room}'; slow down and retry"
+    )
