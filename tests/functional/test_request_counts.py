@@ -200,3 +200,10 @@ def test_leave_is_one_transaction_and_a_presence_query(lobby: ChatHarness, wire:
     assert wire.take()[0] == {"TransactWriteItems": 1, "Query": 1}
     assert lobby.reply("c-bob", {"action": "leave", "room": "lobby"})["code"] == "not_member"
     assert wire.take()[0] == {"TransactWriteItems": 1}
+
+
+def test_disconnect_reads_the_connection_once(lobby: ChatHarness, wire: Wire) -> None:
+    lobby.disconnect("c-alice")
+    # The connection item (its rooms), one batch of deletes, the presence Query of its room.
+    assert wire.take()[0] == {"GetItem": 1, "BatchWriteItem": 1, "Query": 1}
+    assert lobby.api.last("c-bob")["event"] == "leave"

@@ -238,9 +238,9 @@ def leave_all(
     Idempotent: an unknown connection deletes nothing and announces nothing.
     """
     item = store.get_connection(connection_id)
-    store.delete_connection(connection_id)
     if item is None:
         return []
+    store.delete_connection(connection_id, item=item)
     rooms = sorted(item.get("rooms", set()))
     user_id = str(item.get("ownerId", ""))
     name = str(item.get("name", user_id))

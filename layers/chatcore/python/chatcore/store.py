@@ -39,10 +39,6 @@ _BATCH_WRITE_MAX = 25
 _TRANSACT_ATTEMPTS = 5
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 @dataclass(frozen=True)
 class Member:
     connection_id: str
@@ -94,12 +90,14 @@ class ConnectionStore:
         item = answer.get("Item")
         return _from_item(item) if item else None
 
-    def delete_connection(self, connection_id: str) -> int:
+    def delete_connection(self, connection_id: str, *, item: dict[str, Any] | None = None) -> int:
         """Delete the connection item and every membership it holds; return items deleted.
 
-        Idempotent: deleting an unknown connection deletes nothing and succeeds.
+        ``item``: the connection item, when the caller has just read it (saves reading it
+        again). Idempotent: deleting an unknown connection deletes nothing and succeeds.
         """
-        item = self.get_connection(connection_id)
+        if item is None:
+            item = self.get_connection(connection_id)
         rooms = sorted(item.get("rooms", set())) if item else []
         keys = [{"pk": room_key(r), "sk": connection_key(connection_id)} for r in rooms]
         keys.append({"pk": connection_key(connection_id), "sk": META})
