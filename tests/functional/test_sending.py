@@ -1,21 +1,25 @@
 """The send path on moto: every guarantee of ``Publisher.publish``, deterministic races included.
 
-Threads racing each other run against the embedded AWS in its own process
-(``local.aws.ChildMotoServer``): plain moto answers concurrent transactions with 500s and can
-put back stale copies of a table, which would test moto rather than the send path. The
-deterministic races (a competitor that lands between our read and our write) run on the plain
-moto server of ``conftest``, like every other functional test.
+The guarantees and the deterministic races (a competitor that lands between our read and our
+write) run twice: on the plain moto server of ``conftest`` and on the local stack's embedded AWS
+in its own process (``local.aws.ChildMotoServer``, with its own TransactWriteItems), so both
+answer ``BatchGetItem`` across tables, ``ConditionCheck`` and ``CancellationReasons[].Item`` the
+way the send path needs. Threads racing each other run on the embedded AWS only: plain moto
+answers concurrent transactions with 500s and can put back stale copies of a table, which
+would test moto rather than the send path.
 """
 
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config as BotoConfig
 
 from chatcore.auth import Identity
 from chatcore.errors import NotMember, RateLimited
@@ -74,9 +78,36 @@ class Tables:
         return stored(self.client, self.messages, room)
 
 
-@pytest.fixture
-def tables(stack_resources: dict[str, str]) -> Tables:
-    return Tables(boto3.client("dynamodb"), stack_resources)
+@pytest.fixture(scope="module")
+def _embedded(stack: Stack) -> Iterator[str]:
+    server = ChildMotoServer()
+    server.start()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+def _fresh(stack: Stack, endpoint: str) -> Tables:
+    """Empty the embedded AWS and provision the template's tables again."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        assert response.status == 200
+    session = boto3.Session(region_name="us-east-1")
+    result = provision(stack, session=session, endpoint_url=endpoint)
+    client = session.client(
+        "dynamodb", endpoint_url=endpoint, config=BotoConfig(max_pool_connections=32)
+    )
+    return Tables(client, result.physical_ids)
+
+
+@pytest.fixture(params=["moto", "embedded"])
+def tables(request: pytest.FixtureRequest, stack: Stack) -> Tables:
+    """The same tests on plain moto and on the local stack's embedded AWS (its transactions)."""
+    if request.param == "moto":
+        resources: dict[str, str] = request.getfixturevalue("stack_resources")
+        return Tables(boto3.client("dynamodb"), resources)
+    return _fresh(stack, request.getfixturevalue("_embedded"))
 
 
 def send(
@@ -276,21 +307,9 @@ def test_a_racer_using_up_the_budget_makes_the_retry_rate_limited(tables: Tables
 # ---- real concurrency, on the embedded AWS that serialises requests like DynamoDB ----------
 
 
-@pytest.fixture(scope="module")
-def serialised(stack: Stack) -> Iterator[Tables]:
-    server = ChildMotoServer()
-    server.start()
-    try:
-        session = boto3.Session(region_name="us-east-1")
-        result = provision(stack, session=session, endpoint_url=server.endpoint_url)
-        client = session.client(
-            "dynamodb",
-            endpoint_url=server.endpoint_url,
-            config=boto3.session.Config(max_pool_connections=32),
-        )
-        yield Tables(client, result.physical_ids)
-    finally:
-        server.stop()
+@pytest.fixture
+def serialised(stack: Stack, _embedded: str) -> Tables:
+    return _fresh(stack, _embedded)
 
 
 def test_racing_threads_get_gapless_seqs_and_no_duplicates(serialised: Tables) -> None:
