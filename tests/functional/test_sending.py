@@ -22,13 +22,17 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from chatcore.auth import Identity
-from chatcore.errors import NotMember, RateLimited
+from chatcore.chat import ChatService
+from chatcore.delivery import Delivery
+from chatcore.errors import Forbidden, NotMember, RateLimited
+from chatcore.gateway import Gateway
 from chatcore.publisher import Publisher
-from chatcore.store import ConnectionStore
+from chatcore.store import ConnectionStore, MessageLog
 from local.aws import ChildMotoServer
 from local.model import Stack
 from local.provision import provision
 from tests.e2e.harness import TIMEOUT
+from tests.support.handlers import FakeManagementApi
 
 ADA = Identity(user_id="ada", name="Ada")
 BOB = Identity(user_id="bob", name="Bob")
@@ -389,3 +393,49 @@ def test_a_leave_racing_sends_lets_in_only_acked_messages(serialised: Tables) ->
     assert late == [], "a send that started after the leave was stored"
     # Every stored message was acknowledged, and the log has no gap.
     assert [m["seq"] for m in serialised.stored(room)] == acked == list(range(1, len(acked) + 1))
+
+
+# ---- ChatService.publish: the one entry point, for sockets and socket-less callers --------
+
+
+def service(tables: Tables) -> ChatService:
+    store = tables.store
+    log = MessageLog(client=tables.client, table=tables.messages)
+    delivery = Delivery(gateway=Gateway(FakeManagementApi()), store=store)
+    # A clock that stands still: every send of a test falls in the same second.
+    publisher = Publisher(
+        client=tables.client,
+        messages_table=tables.messages,
+        connections_table=tables.connections,
+        clock=lambda: SECOND_MS / 1000 + 0.5,
+    )
+    return ChatService(
+        store=store, log=log, delivery=delivery, send_rate_per_second=2, publisher=publisher
+    )
+
+
+def test_publish_without_a_connection_still_applies_the_room_rules(tables: Tables) -> None:
+    chat = service(tables)
+    carol = Identity(user_id="carol", name="Carol", rooms=("private:ops",))
+    assert chat.publish("news", "hi", "p1", ADA, connection_id=None)["seq"] == 1
+    assert chat.publish("private:ops", "hi", None, carol, connection_id=None)["seq"] == 1
+    with pytest.raises(Forbidden):
+        chat.publish("private:ops", "hi", None, ADA, connection_id=None)
+    # A DM room takes messages from its two users only.
+    assert chat.publish("dm:ada:bob", "psst", None, BOB, connection_id=None)["seq"] == 1
+    with pytest.raises(Forbidden):
+        chat.publish("dm:ada:bob", "psst", None, carol, connection_id=None)
+    # The budget holds for socket-less callers too.
+    chat.publish("news", "2", None, ADA, connection_id=None)
+    with pytest.raises(RateLimited):
+        chat.publish("news", "3", None, ADA, connection_id=None)
+    assert chat.publish("news", "hi", "p1", ADA, connection_id=None)["seq"] == 1
+
+
+def test_publish_with_a_connection_needs_its_membership(tables: Tables) -> None:
+    chat = service(tables)
+    tables.store.put_connection("c1", ADA)
+    with pytest.raises(NotMember):
+        chat.publish("lobby", "hi", None, ADA, connection_id="c1")
+    assert tables.store.add_membership("c1", "lobby", ADA)
+    assert chat.publish("lobby", "hi", None, ADA, connection_id="c1")["seq"] == 1
