@@ -9,6 +9,7 @@ from chatcore.sending import (
     Replay,
     SendState,
     Store,
+    after_lost_race,
     decide,
     failed_part,
     state_from_items,
@@ -83,8 +84,20 @@ def test_failed_part_answers_the_ref_first_then_the_membership_else_a_conflict()
     failed = "ConditionalCheckFailed"
     assert failed_part(["None", "None", failed, failed], layout) is Part.REF
     assert failed_part([failed, "None", "None", failed], layout) is Part.MEMBERSHIP
-    assert failed_part([failed, "None", "None", "None"], layout) is Part.CONFLICT
+    assert failed_part([failed, "None", "None", "None"], layout) is Part.COUNTER
     assert failed_part(["None", failed, "None", "None"], layout) is Part.CONFLICT
     # A concurrent transaction on the membership item is not a refusal: read again.
     assert failed_part(["None", "None", "None", "TransactionConflict"], layout) is Part.CONFLICT
     assert failed_part([], Layout()) is Part.CONFLICT
+
+
+def test_after_a_lost_race_the_returned_counter_is_decided_again() -> None:
+    mine = SendState(last=3, window=SECOND, senders={"ada": 1}, member=True)
+    counter = {"pk": "ROOM#lobby", "seq": 0, "last": 4, "window": SECOND, "senders": {"ada": 2}}
+    again = after_lost_race(mine, counter)
+    assert again == SendState(last=4, window=SECOND, senders={"ada": 2}, member=True)
+    # The racer used up the budget: the retry is refused without another read.
+    assert decide(again, user_id="ada", now_second=SECOND, per_second=2) == Refuse("rate_limited")
+    assert decide(again, user_id="bob", now_second=SECOND, per_second=2) == Store(
+        seq=5, last=4, window=SECOND, senders={"ada": 2, "bob": 1}
+    )

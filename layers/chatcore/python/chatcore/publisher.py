@@ -14,8 +14,10 @@ transaction:
 - membership ConditionCheck (``attribute_exists``): a leave that lands between the read and the
   write cancels the message.
 
-A cancellation for the counter (another send took n+1) reads again and decides again, after a
-short full-jitter pause, a bounded number of times. So a send costs two requests, and the
+The counter Update also asks for ``ALL_OLD``: a send that lost the counter to another one
+decides again from the counter the cancellation returned, and tries one more transaction (one
+request per lost race, after a pause of at most 10 ms), a bounded number of times. Any other
+cancellation (``TransactionConflict``) reads again. So a send costs two requests, and the
 conditions keep ``seq`` gapless, the ref idempotent and the budget exact under any race.
 """
 
@@ -47,6 +49,7 @@ from chatcore.sending import (
     Refuse,
     Replay,
     SendState,
+    after_lost_race,
     decide,
     failed_part,
     state_from_items,
@@ -55,8 +58,9 @@ from chatcore.sending import (
 
 __all__ = ["Publisher", "StoredSend"]
 
-# A hot room's counter is contended: retry a lost race after a short full-jitter pause.
-_ATTEMPTS = 20
+# A hot room's counter is contended: a lost race is tried again (each try is one request, a
+# few ms on DynamoDB), up to this many times, before the client is told to retry.
+_ATTEMPTS = 50
 _UNPROCESSED_ROUNDS = 5
 
 
@@ -116,8 +120,10 @@ class Publisher:
         if connection_id is not None and not self._connections:
             raise ValueError("a membership check needs the ConnectionsTable name")
         message_id = str(uuid.uuid4())
+        state: SendState | None = None
         for attempt in range(self._attempts):
-            state = self._read(room, user_id, ref, connection_id)
+            if state is None:
+                state = self._read(room, user_id, ref, connection_id)
             ts = now_ms if now_ms is not None else int(self._clock() * 1000)
             verdict = decide(state, user_id=user_id, now_second=ts // 1000, per_second=per_second)
             if isinstance(verdict, Replay):
@@ -145,16 +151,19 @@ class Publisher:
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
             part = failed_part([r.get("Code") for r in reasons], layout)
-            if part is Part.REF and layout.ref is not None:
-                item = reasons[layout.ref].get("Item")
-                previous = stored_ack(from_item(item)) if item else None
+            returned = _returned_item(reasons, part, layout)
+            if part is Part.REF and returned is not None:
+                previous = stored_ack(returned)
                 if previous is not None:
                     return StoredSend(ack=previous, created=False)
-                # No item in the answer: the next read finds the ref and replays it.
-                continue
             if part is Part.MEMBERSHIP:
                 raise _refusal("not_member", room, per_second)
-            self._sleep(backoff_delay(attempt, base=0.01, cap=0.2))
+            # Lost the counter: decide again from the counter the cancellation returned (one
+            # request per lost race). Anything else, or no item returned: read again.
+            state = after_lost_race(state, returned) if part is Part.COUNTER and returned else None
+            # A short full-jitter pause spreads racing senders out; it stays short because a
+            # sender that waits long loses every race to senders that do not (starvation).
+            self._sleep(backoff_delay(attempt, base=0.001, cap=0.01))
         raise InternalError("the room is too busy to take the message; retry with the same ref")
 
     # ---- the read -----------------------------------------------------------------------
@@ -227,6 +236,7 @@ class Publisher:
                     "ConditionExpression": "#last = :n" if last else "attribute_not_exists(pk)",
                     "ExpressionAttributeNames": {"#last": "last", "#w": "window", "#s": "senders"},
                     "ExpressionAttributeValues": to_item(values),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
             {
@@ -276,7 +286,18 @@ class Publisher:
                     }
                 }
             )
-        return items, Layout(ref=ref_index, membership=membership_index)
+        return items, Layout(counter=0, ref=ref_index, membership=membership_index)
+
+
+def _returned_item(
+    reasons: list[dict[str, Any]], part: Part, layout: Layout
+) -> dict[str, Any] | None:
+    """The item a failed condition returned (``ALL_OLD``), for the ref or the counter."""
+    index = {Part.REF: layout.ref, Part.COUNTER: layout.counter}.get(part)
+    if index is None or index >= len(reasons):
+        return None
+    item = reasons[index].get("Item")
+    return from_item(item) if item else None
 
 
 def _compact(ack: dict[str, Any]) -> str:

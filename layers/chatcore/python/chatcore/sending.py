@@ -17,7 +17,8 @@ second, counted exactly.
 
 ``failed_part`` reads a cancelled transaction's ``CancellationReasons`` to tell which condition
 failed: the ref (another send stored it first), the membership (a leave won the race), the
-counter or the message slot (another send took the seq: read again).
+counter (another send took the seq: ``after_lost_race`` decides again from the counter the
+cancellation returned, without another read), or anything else (read again).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Replay",
     "SendState",
     "Store",
+    "after_lost_race",
     "decide",
     "failed_part",
     "state_from_items",
@@ -120,11 +122,22 @@ def decide(
     return Store(seq=state.last + 1, last=state.last, window=now_second, senders=senders)
 
 
+def after_lost_race(state: SendState, counter: Mapping[str, Any]) -> SendState:
+    """The state to decide again from, when another send moved the counter first.
+
+    The cancelled transaction returned the counter as it is now (``ALL_OLD``); the ref and the
+    membership held in that transaction, and the next one checks them again anyway.
+    """
+    fresh = state_from_items(counter, None, None, checks_membership=False)
+    return replace(fresh, member=state.member)
+
+
 class Part(enum.Enum):
     """Which part of a send's transaction made it fail (in the order they are answered)."""
 
     REF = "ref"
     MEMBERSHIP = "membership"
+    COUNTER = "counter"
     CONFLICT = "conflict"
 
 
@@ -132,6 +145,7 @@ class Part(enum.Enum):
 class Layout:
     """Where each part sits in the transaction's item list (None: not in this transaction)."""
 
+    counter: int = 0
     ref: int | None = None
     membership: int | None = None
 
@@ -140,8 +154,9 @@ def failed_part(codes: Sequence[str | None], layout: Layout) -> Part:
     """The part to answer for, from each item's cancellation ``Code`` (``"None"`` = held).
 
     A failed ref means another send with the same ``(user, ref)`` was stored: its ack is the
-    answer. A failed membership check means the caller is not (or no longer) a member. Anything
-    else (the counter moved, the message slot is taken, a concurrent transaction touched an item,
+    answer. A failed membership check means the caller is not (or no longer) a member. A failed
+    counter means another send took the seq: decide again from the counter it returned.
+    Anything else (the message slot is taken, a concurrent transaction touched an item,
     throttling) is a conflict: read again and decide again.
     """
 
@@ -152,4 +167,6 @@ def failed_part(codes: Sequence[str | None], layout: Layout) -> Part:
         return Part.REF
     if failed(layout.membership):
         return Part.MEMBERSHIP
+    if failed(layout.counter):
+        return Part.COUNTER
     return Part.CONFLICT
