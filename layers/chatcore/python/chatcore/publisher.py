@@ -60,7 +60,7 @@ __all__ = ["Publisher", "StoredSend"]
 
 # A hot room's counter is contended: a lost race is tried again (each try is one request, a
 # few ms on DynamoDB), up to this many times, before the client is told to retry.
-_ATTEMPTS = 50
+_ATTEMPTS = 100
 _UNPROCESSED_ROUNDS = 5
 
 
