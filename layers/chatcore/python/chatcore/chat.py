@@ -125,7 +125,7 @@ class ChatService:
         if frame.to == caller.identity.user_id:
             raise BadRequest("'to' must be another user")
         room = dm_room(caller.identity.user_id, frame.to)
-        # Anyone may write to a user: a DM room has no memberships to check.
+        # A DM room has no memberships: its two users may always write to it.
         return self.publish(room, frame.text, frame.ref, caller.identity, connection_id=None)
 
     def publish(
