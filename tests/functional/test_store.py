@@ -84,3 +84,43 @@ def test_delete_connection_removes_all_its_memberships(stack_resources: dict[str
     assert [m.connection_id for m in store.members("room0")] == ["c2"]
     assert store.connections_of("alice") == ["c2"]
     assert store.delete_connection("c1") == 0
+
+
+def test_join_and_leave_write_the_membership_and_the_room_list_together(
+    stack_resources: dict[str, str],
+) -> None:
+    table = stack_resources["ConnectionsTable"]
+    store = ConnectionStore(client=boto3.client("dynamodb"), table=table)
+    store.put_connection("c1", ALICE)
+    assert store.add_membership("c1", "lobby", ALICE) is True
+    assert store.add_membership("c1", "lobby", ALICE) is False
+    item = store.get_connection("c1")
+    assert item is not None and item["rooms"] == {"lobby"}
+    assert store.remove_membership("c1", "lobby") is True
+    assert store.remove_membership("c1", "lobby") is False
+    item = store.get_connection("c1")
+    assert item is not None and "rooms" not in item
+    assert store.members("lobby") == []
+
+
+def test_a_membership_whose_connection_item_has_gone_can_still_be_left(
+    stack_resources: dict[str, str],
+) -> None:
+    client = boto3.client("dynamodb")
+    store = ConnectionStore(client=client, table=stack_resources["ConnectionsTable"])
+    store.put_connection("c1", ALICE)
+    store.add_membership("c1", "lobby", ALICE)
+    client.delete_item(
+        TableName=stack_resources["ConnectionsTable"],
+        Key={"pk": {"S": "CONN#c1"}, "sk": {"S": "META"}},
+    )
+    assert store.remove_membership("c1", "lobby") is True
+    assert store.members("lobby") == []
+    # The leave did not bring the connection item back as a bare item without a TTL.
+    assert store.get_connection("c1") is None
+    # A join after a sweep brings the connection item back whole, with its TTL.
+    assert store.add_membership("c1", "den", ALICE) is True
+    item = store.get_connection("c1")
+    assert item is not None
+    assert (item["ownerId"], item["rooms"]) == ("alice", {"den"})
+    assert "expiresAt" in item
