@@ -1,7 +1,9 @@
 """DynamoDB adapters: ``ConnectionStore`` (ConnectionsTable) and ``MessageLog`` (MessagesTable).
 
 Both take an injected low-level ``dynamodb`` client. Keys and attributes are the ones drawn in
-``docs/architecture.md``. Every per-message path is a GetItem, Query or write; the only Scan is
+``docs/architecture.md`` (and built in ``chatcore.items``). Storing a message is
+``chatcore.publisher`` (``MessageLog.append`` and ``MessageLog.publisher`` lead there). Every
+per-message path is a GetItem, BatchGetItem, Query or write; the only Scan is
 ``ConnectionStore.all_connections`` for notifications addressed to everyone.
 """
 
