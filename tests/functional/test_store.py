@@ -86,53 +86,41 @@ def test_delete_connection_removes_all_its_memberships(stack_resources: dict[str
     assert store.delete_connection("c1") == 0
 
 
-def test_send_budget_is_per_connection_and_per_second(stack_resources: dict[str, str]) -> None:
-    store = ConnectionStore(
-        client=boto3.client("dynamodb"), table=stack_resources["ConnectionsTable"]
-    )
-    store.put_connection("c1", ALICE)
-    store.put_connection("c2", ALICE)
-    second = 1_800_000_000.0
-    assert [store.take_send_token("c1", per_second=2, now=second) for _ in range(3)] == [
-        True,
-        True,
-        False,
-    ]
-    assert store.take_send_token("c2", per_second=2, now=second) is True
-    assert store.take_send_token("c1", per_second=2, now=second + 1) is True
-
-
-class WindowRacingClient:
-    """The real moto client, except that another send opens the window between our failed
-    count and our own attempt to open it: two sends in the first moment of a second."""
-
-    def __init__(self, client: Any, competitor: Callable[[], object]) -> None:
-        self._client = client
-        self._competitor: Callable[[], object] | None = competitor
-
-    def update_item(self, **kwargs: Any) -> Any:
-        opening = "rateWindow = :now, rateCount = :one" in kwargs["UpdateExpression"]
-        if opening and self._competitor is not None:
-            competitor, self._competitor = self._competitor, None
-            competitor()
-        return self._client.update_item(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
-def test_two_sends_opening_the_same_second_are_both_within_budget(
+def test_join_and_leave_write_the_membership_and_the_room_list_together(
     stack_resources: dict[str, str],
 ) -> None:
     table = stack_resources["ConnectionsTable"]
-    plain = ConnectionStore(client=boto3.client("dynamodb"), table=table)
-    plain.put_connection("c1", ALICE)
-    second = 1_800_000_000.0
-    other = lambda: plain.take_send_token("c1", per_second=5, now=second)  # noqa: E731
-    racing = ConnectionStore(
-        client=WindowRacingClient(boto3.client("dynamodb"), other), table=table
-    )
+    store = ConnectionStore(client=boto3.client("dynamodb"), table=table)
+    store.put_connection("c1", ALICE)
+    assert store.add_membership("c1", "lobby", ALICE) is True
+    assert store.add_membership("c1", "lobby", ALICE) is False
+    item = store.get_connection("c1")
+    assert item is not None and item["rooms"] == {"lobby"}
+    assert store.remove_membership("c1", "lobby") is True
+    assert store.remove_membership("c1", "lobby") is False
+    item = store.get_connection("c1")
+    assert item is not None and "rooms" not in item
+    assert store.members("lobby") == []
 
-    assert racing.take_send_token("c1", per_second=5, now=second) is True
-    item = plain.get_connection("c1")
-    assert item is not None and int(item["rateCount"]) == 2
+
+def test_a_membership_whose_connection_item_has_gone_can_still_be_left(
+    stack_resources: dict[str, str],
+) -> None:
+    client = boto3.client("dynamodb")
+    store = ConnectionStore(client=client, table=stack_resources["ConnectionsTable"])
+    store.put_connection("c1", ALICE)
+    store.add_membership("c1", "lobby", ALICE)
+    client.delete_item(
+        TableName=stack_resources["ConnectionsTable"],
+        Key={"pk": {"S": "CONN#c1"}, "sk": {"S": "META"}},
+    )
+    assert store.remove_membership("c1", "lobby") is True
+    assert store.members("lobby") == []
+    # The leave did not bring the connection item back as a bare item without a TTL.
+    assert store.get_connection("c1") is None
+    # A join after a sweep brings the connection item back whole, with its TTL.
+    assert store.add_membership("c1", "den", ALICE) is True
+    item = store.get_connection("c1")
+    assert item is not None
+    assert (item["ownerId"], item["rooms"]) == ("alice", {"den"})
+    assert "expiresAt" in item

@@ -4,6 +4,18 @@
 the caller (or None). Events for other members (presence, typing) are posted here through the
 ``Delivery``; room messages are not: they reach members through the MessagesTable stream and the
 broadcast function, so a message is delivered only once it is durably stored.
+
+``ChatService.publish(room, text, ref, identity, *, connection_id)`` is the one way to store a
+message, for the WebSocket ``send`` and ``dm`` and for any other front door (an HTTP API):
+
+- ``connection_id``: the sending socket, which must be a member of the room; ``None`` checks no
+  membership (an HTTP caller holds no socket). The room rules still apply: ``check_usable`` for
+  rooms, and only its two users may publish to a ``dm:`` room.
+- the sender's budget is ``send_rate_per_second`` per room and second (``rate_limited``);
+- a ``(user, ref)`` stored before answers the same ack and stores nothing.
+
+It costs two DynamoDB requests (``chatcore.publisher``). A message the service itself posts
+(``system``) would pass ``per_second=None`` and no connection to the same ``Publisher``.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from typing import Any
 from chatcore import observability
 from chatcore.auth import Identity
 from chatcore.delivery import Delivery
-from chatcore.errors import BadRequest, NotFound, NotMember, RateLimited
+from chatcore.errors import BadRequest, NotFound, NotMember
 from chatcore.protocol import (
     Dm,
     Frame,
@@ -34,7 +46,8 @@ from chatcore.protocol import (
     presence_list_event,
     typing_event,
 )
-from chatcore.rooms import check_readable, check_usable, dm_room
+from chatcore.publisher import Publisher
+from chatcore.rooms import check_readable, check_usable, dm_room, is_dm
 from chatcore.store import ConnectionStore, MessageLog
 
 __all__ = ["Caller", "ChatService", "leave_all"]
@@ -55,12 +68,14 @@ class ChatService:
         delivery: Delivery,
         send_rate_per_second: int = 20,
         presence_room_limit: int = 100,
+        publisher: Publisher | None = None,
     ) -> None:
         self._store = store
         self._log = log
         self._delivery = delivery
         self._rate = send_rate_per_second
         self._presence_limit = presence_room_limit
+        self._publisher = publisher or log.publisher(connections_table=store.table)
 
     def handle(self, frame: Frame, caller: Caller) -> dict[str, Any] | None:
         if isinstance(frame, Join):
@@ -96,15 +111,49 @@ class ChatService:
         return left_event(room=frame.room, ref=frame.ref)
 
     def send(self, frame: Send, caller: Caller) -> dict[str, Any]:
+        # DM rooms are written through the dm action only, even by their two users.
         check_usable(frame.room, private_rooms=caller.identity.rooms)
-        self._require_member(frame.room, caller)
-        return self._store_message(frame.room, frame.text, frame.ref, caller)
+        return self.publish(
+            frame.room,
+            frame.text,
+            frame.ref,
+            caller.identity,
+            connection_id=caller.connection_id,
+        )
 
     def dm(self, frame: Dm, caller: Caller) -> dict[str, Any]:
         if frame.to == caller.identity.user_id:
             raise BadRequest("'to' must be another user")
         room = dm_room(caller.identity.user_id, frame.to)
-        return self._store_message(room, frame.text, frame.ref, caller)
+        # A DM room has no memberships: its two users may always write to it.
+        return self.publish(room, frame.text, frame.ref, caller.identity, connection_id=None)
+
+    def publish(
+        self,
+        room: str,
+        text: str,
+        ref: str | None,
+        identity: Identity,
+        *,
+        connection_id: str | None,
+    ) -> dict[str, Any]:
+        """Store one message and return its ack (see the module docstring)."""
+        if is_dm(room):
+            check_readable(room, user_id=identity.user_id, private_rooms=identity.rooms)
+        else:
+            check_usable(room, private_rooms=identity.rooms)
+        stored = self._publisher.publish(
+            room=room,
+            user_id=identity.user_id,
+            name=identity.name,
+            text=text,
+            ref=ref,
+            connection_id=connection_id,
+            per_second=self._rate,
+        )
+        if stored.created:
+            observability.count("MessagesStored")
+        return stored.ack
 
     def history(self, frame: History, caller: Caller) -> dict[str, Any]:
         check_readable(
@@ -140,27 +189,6 @@ class ChatService:
     def _require_member(self, room: str, caller: Caller) -> None:
         if not self._store.is_member(caller.connection_id, room):
             raise NotMember(f"join '{room}' before using it")
-
-    def _store_message(
-        self, room: str, text: str, ref: str | None, caller: Caller
-    ) -> dict[str, Any]:
-        if ref is not None:
-            # A retry of an acknowledged send must not be refused by the rate limit.
-            previous = self._log.stored_ack(caller.identity.user_id, ref)
-            if previous is not None:
-                return previous
-        if not self._store.take_send_token(caller.connection_id, per_second=self._rate):
-            raise RateLimited(f"more than {self._rate} sends per second; slow down")
-        stored = self._log.append(
-            room=room,
-            user_id=caller.identity.user_id,
-            name=caller.identity.name,
-            text=text,
-            ref=ref,
-        )
-        if stored.created:
-            observability.count("MessagesStored")
-        return stored.ack
 
     def _announce(self, room: str, caller: Caller, change: str) -> None:
         event = presence_change_event(
@@ -210,9 +238,9 @@ def leave_all(
     Idempotent: an unknown connection deletes nothing and announces nothing.
     """
     item = store.get_connection(connection_id)
-    store.delete_connection(connection_id)
     if item is None:
         return []
+    store.delete_connection(connection_id, item=item)
     rooms = sorted(item.get("rooms", set()))
     user_id = str(item.get("ownerId", ""))
     name = str(item.get("name", user_id))

@@ -1,26 +1,30 @@
 """DynamoDB adapters: ``ConnectionStore`` (ConnectionsTable) and ``MessageLog`` (MessagesTable).
 
 Both take an injected low-level ``dynamodb`` client. Keys and attributes are the ones drawn in
-``docs/architecture.md``. Every per-message path is a GetItem, Query or write; the only Scan is
+``docs/architecture.md`` (and built in ``chatcore.items``). Storing a message is
+``chatcore.publisher`` (``MessageLog.append`` and ``MessageLog.publisher`` lead there). Every
+per-message path is a GetItem, BatchGetItem, Query or write; the only Scan is
 ``ConnectionStore.all_connections`` for notifications addressed to everyone.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chatcore.auth import Identity
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
-from chatcore.protocol import ack_event, message_event
+from chatcore.items import META, connection_key, ref_key, room_key
+from chatcore.items import from_item as _from_item
+from chatcore.items import to_item as _to_item
+from chatcore.protocol import message_event
+from chatcore.publisher import Publisher, StoredSend
+from chatcore.sending import stored_ack as _stored_ack
 
 __all__ = [
     "BY_USER_INDEX",
@@ -33,37 +37,8 @@ __all__ = [
 ]
 
 BY_USER_INDEX = "ByUser"
-META = "META"
 _BATCH_WRITE_MAX = 25
-# A hot room's counter is contended: retry a lost race after a short full-jitter pause.
-_APPEND_ATTEMPTS = 20
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def connection_key(connection_id: str) -> str:
-    return f"CONN#{connection_id}"
-
-
-def room_key(room: str) -> str:
-    return f"ROOM#{room}"
-
-
-def _ref_key(user_id: str, ref: str) -> str:
-    return f"REF#{user_id}#{ref}"
-
-
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items()}
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+_TRANSACT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -74,7 +49,7 @@ class Member:
 
 
 class ConnectionStore:
-    """Connections, their room memberships and their send-rate window."""
+    """Connections and their room memberships."""
 
     def __init__(self, *, client: Any, table: str, ttl_seconds: int = 7200) -> None:
         if not table:
@@ -82,6 +57,10 @@ class ConnectionStore:
         self._client = client
         self._table = table
         self._ttl = ttl_seconds
+
+    @property
+    def table(self) -> str:
+        return self._table
 
     # ---- connections --------------------------------------------------------------------
 
@@ -113,12 +92,14 @@ class ConnectionStore:
         item = answer.get("Item")
         return _from_item(item) if item else None
 
-    def delete_connection(self, connection_id: str) -> int:
+    def delete_connection(self, connection_id: str, *, item: dict[str, Any] | None = None) -> int:
         """Delete the connection item and every membership it holds; return items deleted.
 
-        Idempotent: deleting an unknown connection deletes nothing and succeeds.
+        ``item``: the connection item, when the caller has just read it (saves reading it
+        again). Idempotent: deleting an unknown connection deletes nothing and succeeds.
         """
-        item = self.get_connection(connection_id)
+        if item is None:
+            item = self.get_connection(connection_id)
         rooms = sorted(item.get("rooms", set())) if item else []
         keys = [{"pk": room_key(r), "sk": connection_key(connection_id)} for r in rooms]
         keys.append({"pk": connection_key(connection_id), "sk": META})
@@ -165,12 +146,17 @@ class ConnectionStore:
     # ---- memberships --------------------------------------------------------------------
 
     def add_membership(self, connection_id: str, room: str, identity: Identity) -> bool:
-        """Join; return False when the connection was already a member (nothing changes)."""
+        """Join; return False when the connection was already a member (nothing changes).
+
+        One transaction: the membership (condition absent) and the room on the connection item,
+        which lists its rooms so a disconnect finds memberships without a Scan. Both or neither:
+        a membership the connection item does not list would outlive its connection.
+        """
         now = time.time()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_to_item(
+        membership = {
+            "Put": {
+                "TableName": self._table,
+                "Item": _to_item(
                     {
                         "pk": room_key(room),
                         "sk": connection_key(connection_id),
@@ -180,56 +166,86 @@ class ConnectionStore:
                         "expiresAt": int(now) + self._ttl,
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        # The connection item lists its rooms, so a disconnect finds memberships without a Scan.
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
         # if_not_exists: should the item have been swept meanwhile, it comes back whole (owner,
         # TTL) rather than as a bare "rooms" item that would never expire.
-        self._client.update_item(
-            TableName=self._table,
-            Key=_to_item({"pk": connection_key(connection_id), "sk": META}),
-            UpdateExpression=(
-                "ADD rooms :r SET ownerId = if_not_exists(ownerId, :u), "
-                "#n = if_not_exists(#n, :name), expiresAt = if_not_exists(expiresAt, :exp)"
-            ),
-            ExpressionAttributeNames={"#n": "name"},
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":r": {room},
-                    ":u": identity.user_id,
-                    ":name": identity.name,
-                    ":exp": int(now) + self._ttl,
-                }
-            ),
-        )
-        return True
+        listed = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _to_item({"pk": connection_key(connection_id), "sk": META}),
+                "UpdateExpression": (
+                    "ADD rooms :r SET ownerId = if_not_exists(ownerId, :u), "
+                    "#n = if_not_exists(#n, :name), expiresAt = if_not_exists(expiresAt, :exp)"
+                ),
+                "ExpressionAttributeNames": {"#n": "name"},
+                "ExpressionAttributeValues": _to_item(
+                    {
+                        ":r": {room},
+                        ":u": identity.user_id,
+                        ":name": identity.name,
+                        ":exp": int(now) + self._ttl,
+                    }
+                ),
+            }
+        }
+        return self._transact([membership, listed]) is None
 
     def remove_membership(self, connection_id: str, room: str) -> bool:
-        """Leave; return False when the connection was not a member."""
-        answer = self._client.delete_item(
-            TableName=self._table,
-            Key=_to_item({"pk": room_key(room), "sk": connection_key(connection_id)}),
-            ReturnValues="ALL_OLD",
+        """Leave; return False when the connection was not a member.
+
+        One transaction: the membership (condition present) and the room off the connection
+        item (condition present, so a swept connection item is not brought back bare).
+        """
+        key = _to_item({"pk": room_key(room), "sk": connection_key(connection_id)})
+        failed = self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": key,
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _to_item({"pk": connection_key(connection_id), "sk": META}),
+                        "UpdateExpression": "DELETE rooms :r",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": _to_item({":r": {room}}),
+                    }
+                },
+            ]
         )
-        self._forget_room(connection_id, room)
+        if failed is None:
+            return True
+        if failed[0] == "ConditionalCheckFailed":
+            return False
+        # A membership whose connection item has gone: delete the membership alone.
+        answer = self._client.delete_item(TableName=self._table, Key=key, ReturnValues="ALL_OLD")
         return bool(answer.get("Attributes"))
 
-    def _forget_room(self, connection_id: str, room: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_to_item({"pk": connection_key(connection_id), "sk": META}),
-                UpdateExpression="DELETE rooms :r",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=_to_item({":r": {room}}),
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """Run a transaction; None when it was written, else each item's cancellation code.
+
+        A cancellation only for a concurrent transaction on the same items (a send's
+        ConditionCheck on the membership, say) is tried again after a short jittered pause.
+        """
+        for attempt in range(_TRANSACT_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [str(r.get("Code", "None")) for r in reasons]
+            if "ConditionalCheckFailed" in codes:
+                return codes
+            time.sleep(backoff_delay(attempt, base=0.01, cap=0.2))
+        raise InternalError("the room is too busy to change its members; try again")
 
     def is_member(self, connection_id: str, room: str) -> bool:
         answer = self._client.get_item(
@@ -280,59 +296,6 @@ class ConnectionStore:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
-    # ---- send rate ----------------------------------------------------------------------
-
-    def take_send_token(
-        self, connection_id: str, *, per_second: int, now: float | None = None
-    ) -> bool:
-        """Count one send in the connection's current one-second window; False when over budget."""
-        second = int(time.time() if now is None else now)
-        key = _to_item({"pk": connection_key(connection_id), "sk": META})
-        # Two rounds: when two sends open the same new second at once, one opens the window
-        # and the other's open fails; that one must count itself in the window, not be refused.
-        for _ in range(2):
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET rateCount = rateCount + :one",
-                    ConditionExpression="rateWindow = :now AND rateCount < :limit",
-                    ExpressionAttributeValues=_to_item(
-                        {":one": 1, ":now": second, ":limit": per_second}
-                    ),
-                )
-                return True
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-            try:
-                # A new second (or a first send): open a fresh window.
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET rateWindow = :now, rateCount = :one",
-                    ConditionExpression=(
-                        "attribute_exists(pk) AND "
-                        "(attribute_not_exists(rateWindow) OR rateWindow <> :now)"
-                    ),
-                    ExpressionAttributeValues=_to_item({":one": 1, ":now": second}),
-                )
-                return True
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-        # Same second and over budget, unless the connection item has gone (then nothing to limit).
-        return self.get_connection(connection_id) is None
-
-
-@dataclass(frozen=True)
-class StoredSend:
-    """The outcome of ``MessageLog.append``: the ack, and whether this call stored the message."""
-
-    ack: dict[str, Any]
-    created: bool
-    message: dict[str, Any] | None = None
-
 
 class MessageLog:
     """Per-room message log with a gapless ``seq`` and idempotent sends."""
@@ -373,14 +336,11 @@ class MessageLog:
     def stored_ack(self, user_id: str, ref: str) -> dict[str, Any] | None:
         answer = self._client.get_item(
             TableName=self._table,
-            Key=_to_item({"pk": _ref_key(user_id, ref), "seq": 0}),
+            Key=_to_item({"pk": ref_key(user_id, ref), "seq": 0}),
             ConsistentRead=True,
         )
         item = answer.get("Item")
-        if not item:
-            return None
-        ack: dict[str, Any] = json.loads(_from_item(item)["ack"])
-        return ack
+        return _stored_ack(_from_item(item)) if item else None
 
     def append(
         self,
@@ -394,94 +354,22 @@ class MessageLog:
     ) -> StoredSend:
         """Store one message with the room's next seq; a repeated ``(user, ref)`` stores nothing.
 
-        One TransactWriteItems moves the counter from n to n+1 (condition ``last = n``), puts the
-        message (condition absent) and the ref item (condition absent): a lost race on the counter
-        is retried with the new n, a lost race on the ref returns the first send's ack.
+        No membership check and no send budget: see ``chatcore.publisher`` for the read and the
+        transaction, and ``ChatService.publish`` for the checked path clients use.
         """
-        if ref is not None:
-            previous = self.stored_ack(user_id, ref)
-            if previous is not None:
-                return StoredSend(ack=previous, created=False)
-        message_id = str(uuid.uuid4())
-        for attempt in range(_APPEND_ATTEMPTS):
-            last = self.latest_seq(room)
-            seq = last + 1
-            ts = now_ms if now_ms is not None else int(time.time() * 1000)
-            expires = ts // 1000 + self._retention
-            message = message_event(
-                id=message_id, room=room, seq=seq, from_=user_id, name=name, text=text, ts=ts
-            )
-            ack = ack_event(ref=ref, id=message_id, room=room, seq=seq)
-            try:
-                self._client.transact_write_items(
-                    TransactItems=self._append_items(room, seq, last, message, ack, ref, expires)
-                )
-                return StoredSend(ack=ack, created=True, message=message)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-            if ref is not None:
-                previous = self.stored_ack(user_id, ref)
-                if previous is not None:
-                    return StoredSend(ack=previous, created=False)
-            self._sleep(backoff_delay(attempt, base=0.01, cap=0.2))
-        raise InternalError("the room is too busy to take the message; retry with the same ref")
+        return self.publisher().publish(
+            room=room, user_id=user_id, name=name, text=text, ref=ref, now_ms=now_ms
+        )
 
-    def _append_items(
-        self,
-        room: str,
-        seq: int,
-        last: int,
-        message: dict[str, Any],
-        ack: dict[str, Any],
-        ref: str | None,
-        expires: int,
-    ) -> list[dict[str, Any]]:
-        counter_condition = "attribute_not_exists(pk)" if last == 0 else "#last = :n"
-        counter: dict[str, Any] = {
-            "Update": {
-                "TableName": self._table,
-                "Key": _to_item({"pk": room_key(room), "seq": 0}),
-                "UpdateExpression": "SET #last = :next",
-                "ConditionExpression": counter_condition,
-                "ExpressionAttributeNames": {"#last": "last"},
-                "ExpressionAttributeValues": _to_item(
-                    {":next": seq, **({} if last == 0 else {":n": last})}
-                ),
-            }
-        }
-        stored = {k: v for k, v in message.items() if k != "type"}
-        items = [
-            counter,
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": _to_item(
-                        {**stored, "pk": room_key(room), "kind": "message", "expiresAt": expires}
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-        ]
-        if ref is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": _to_item(
-                            {
-                                "pk": _ref_key(str(message["from"]), ref),
-                                "seq": 0,
-                                "kind": "ref",
-                                "ack": json.dumps(ack, separators=(",", ":")),
-                                "expiresAt": expires,
-                            }
-                        ),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
-        return items
+    def publisher(self, *, connections_table: str = "") -> Publisher:
+        """A ``Publisher`` on this log's client and table (and ConnectionsTable, when given)."""
+        return Publisher(
+            client=self._client,
+            messages_table=self._table,
+            connections_table=connections_table,
+            retention_days=self._retention // 86400,
+            sleep=self._sleep,
+        )
 
     def history(
         self, room: str, *, after: int | None = None, before: int | None = None, limit: int = 100
