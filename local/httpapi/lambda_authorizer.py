@@ -91,7 +91,8 @@ def lambda_verdict(
     if simple:
         if not isinstance(payload, dict) or not isinstance(payload.get("isAuthorized"), bool):
             return LambdaVerdict(500, "authorizer answer has no boolean isAuthorized")
-        context = payload.get("context") or {}
+        context = payload.get("context")
+        context = {} if context is None else context
         if not isinstance(context, dict):
             return LambdaVerdict(500, "authorizer context must be an object")
         if not payload["isAuthorized"]:
