@@ -141,17 +141,19 @@ class HttpApiServer:
         self.bind()
         app = web.Application(client_max_size=self.options.max_payload_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         assert self._sock is not None
-        await web.SockSite(self._runner, self._sock, shutdown_timeout=1.0).start()
+        await web.SockSite(self._runner, self._sock).start()
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-        elif self._sock is not None:
-            self._sock.close()
+        if self._sock is not None:
+            self._sock.close()  # harmless when the site closed it already
         self._sock = None
         for task in list(self._background):
             task.cancel()
