@@ -167,6 +167,8 @@ class LocalStack:
 
     def _need(self, value: Any, what: str) -> Any:
         if value is None:
+            if self._started and self.api is None:
+                raise RuntimeError(f"{what}: this template has no WebSocket API (HTTP APIs only)")
             raise RuntimeError(f"{what} is only known once the stack has started")
         return value
 

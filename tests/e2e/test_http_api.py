@@ -60,6 +60,8 @@ def test_a_template_with_only_http_apis_serves_each_on_its_own_port(
     http_stack: StackThread,
 ) -> None:
     assert http_stack.stack.api is None and http_stack.stack.gateway is None
+    with pytest.raises(RuntimeError, match="no WebSocket API"):
+        _ = http_stack.stack.ws_url
     urls = [server.url for server in http_stack.stack.http_apis]
     assert len(urls) == 3 and urls[0] == http_stack.http_url
     assert len({u.rsplit(":", 1)[1].split("/")[0] for u in urls}) == 3
