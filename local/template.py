@@ -34,7 +34,7 @@ from local.model import (
     WebSocketApiSpec,
 )
 from local.physical import Naming
-from local.template_http import IMPLICIT_API, http_apis
+from local.template_http import IMPLICIT_API, has_implicit_http_events, http_apis
 
 __all__ = [
     "LocalConfig",
@@ -225,6 +225,9 @@ class _Loader:
             if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
                 raise TemplateError(logical_id, "Type", "every resource needs a Type")
             self.raw[logical_id] = {**resource, "Properties": resource.get("Properties") or {}}
+        if IMPLICIT_API not in self.raw and has_implicit_http_events(self.raw):
+            # SAM creates this API for events without ApiId; templates may !Ref / !GetAtt it.
+            self.raw[IMPLICIT_API] = {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
         self.dropped: dict[str, str] = {}  # logical id -> the false condition that removed it
         self.physical: dict[str, str] = {}
         self.computing: list[str] = []
@@ -341,12 +344,8 @@ class _Loader:
             if built.type == "AWS::ApiGatewayV2::Api":
                 if built.properties.get("ProtocolType") == "WEBSOCKET":
                     stack.websocket_apis.append(_websocket_api(stack, built))
-        implicit = (self.template.get("Globals") or {}).get("HttpApi") or {}
-        stack.http_apis = http_apis(
-            stack,
-            implicit_id=self.naming.short_id(IMPLICIT_API, 10),
-            implicit_properties=self.resolve("Globals", implicit, "HttpApi"),
-        )
+        implicit = resources.get(IMPLICIT_API)
+        stack.http_apis = http_apis(stack, implicit_id=implicit.physical_id if implicit else None)
         return stack
 
     def condition(self, where: str, name: Any) -> bool:

@@ -31,7 +31,7 @@ from local.model import (
     ThrottleSpec,
 )
 
-__all__ = ["IMPLICIT_API", "http_apis", "parse_cors", "parse_throttle"]
+__all__ = ["IMPLICIT_API", "has_implicit_http_events", "http_apis", "parse_cors", "parse_throttle"]
 
 IMPLICIT_API = "ServerlessHttpApi"  # SAM's logical id for the API of events without ApiId
 SERVERLESS_HTTP_API = "AWS::Serverless::HttpApi"
@@ -39,20 +39,31 @@ DEFAULT_STAGE = "$default"
 MAX_TIMEOUT_MS = 30000  # an HTTP API integration waits at most 30 s
 
 
-def http_apis(
-    stack: Stack,
-    *,
-    implicit_id: str,
-    implicit_properties: Mapping[str, Any],
-) -> list[HttpApiSpec]:
-    """Every HTTP API of ``stack``; ``implicit_*`` describe SAM's ``ServerlessHttpApi``."""
+def has_implicit_http_events(raw: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether some function has an ``HttpApi`` event without ``ApiId`` (template, unresolved)."""
+    for resource in raw.values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if isinstance(event, dict) and event.get("Type") == "HttpApi":
+                if "ApiId" not in (event.get("Properties") or {}):
+                    return True
+    return False
+
+
+def http_apis(stack: Stack, *, implicit_id: str | None) -> list[HttpApiSpec]:
+    """Every HTTP API of ``stack``. Events without ``ApiId`` belong to ``implicit_id``: the
+    physical id of SAM's ``ServerlessHttpApi``, which the loader adds to the resources (so
+    ``Globals.HttpApi`` shapes it and templates can ``!Ref`` it, as with SAM)."""
     events = _http_events(stack)
+    if None in events and implicit_id is not None:
+        events.setdefault(implicit_id, []).extend(events.pop(None))
     apis: list[HttpApiSpec] = []
     serverless = {
         r.physical_id: r for r in stack.resources.values() if r.type == SERVERLESS_HTTP_API
     }
     for api_id, owned in events.items():
-        if api_id is not None and api_id not in serverless:
+        if api_id is None or api_id not in serverless:
             fn, name, _ = owned[0]
             raise TemplateError(
                 fn,
@@ -63,11 +74,6 @@ def http_apis(
         apis.append(
             _sam_api(stack, resource, resource.properties, events.get(resource.physical_id))
         )
-    if None in events:
-        implicit = Resource(
-            IMPLICIT_API, SERVERLESS_HTTP_API, dict(implicit_properties), implicit_id
-        )
-        apis.append(_sam_api(stack, implicit, implicit.properties, events[None]))
     for resource in stack.resources.values():
         if resource.type == "AWS::ApiGatewayV2::Api":
             if resource.properties.get("ProtocolType") == "HTTP":

@@ -140,7 +140,7 @@ class HttpApiServer:
     async def start(self) -> None:
         self.bind()
         app = web.Application(client_max_size=self.options.max_payload_bytes + 1)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._guarded)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -181,6 +181,15 @@ class HttpApiServer:
             elif not over:
                 chunks.append(chunk)
         return None if over else b"".join(chunks)
+
+    async def _guarded(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except (asyncio.CancelledError, ConnectionError):
+            raise  # the client went away: nothing to answer
+        except Exception as exc:  # a bug of ours: API Gateway's 500, one log line, no traceback
+            self.log.error(SOURCE, f"{request.method} {request.path}: {type(exc).__name__}: {exc}")
+            return self._write(error_reply(500), new_id(), close=True)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()

@@ -145,3 +145,35 @@ def test_local_yaml_names_the_issuers_the_local_one_signs_for(tmp_path: Path) ->
     bad.write_text("local_issuer:\n  issuer: x\n")
     with pytest.raises(Exception, match="unknown key local_issuer.issuer"):
         load_local_config(bad)
+
+
+def test_the_implicit_api_takes_globals_and_can_be_referenced(tmp_path: Path) -> None:
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    template = tmp_path / "implicit.yaml"
+    template.write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Globals:\n"
+        "  HttpApi:\n"
+        "    CorsConfiguration: true\n"
+        "    StageName: prod\n"
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Runtime: python3.13\n"
+        "      Handler: app.handler\n"
+        "      CodeUri: src/\n"
+        "      Environment:\n"
+        "        Variables:\n"
+        "          API: !Sub https://${ServerlessHttpApi}.execute-api.${AWS::Region}.amazonaws.com\n"
+        "      Events:\n"
+        "        Get: {Type: HttpApi, Properties: {Path: /x, Method: get}}\n"
+    )
+    stack = load_stack(template)
+    (api,) = stack.http_apis
+    assert api.logical_id == "ServerlessHttpApi"
+    assert (api.stage, api.cors) == ("prod", CorsSpec(allow_origins=("*",)))
+    assert [r.route_key for r in api.routes] == ["GET /x"]
+    assert stack.functions["Fn"].environment["API"].startswith(f"https://{api.api_id}.")
