@@ -214,21 +214,22 @@ class HttpApiServer:
             domain_name=request.host or f"{self._url_host}:{self.port}",
         )
         cors = self.spec.cors
-        if body is None:
-            reply, route_key = error_reply(413), "-"
-        elif cors is not None and is_preflight(
+        preflight = cors is not None and is_preflight(
             req.method, req.header("origin"), req.header("access-control-request-method")
-        ):
+        )
+        if body is None:
+            reply, route_key = error_reply(413), None
+        elif cors is not None and preflight:
             # Answered by the gateway itself, whatever routes exist; nothing is invoked.
-            reply, route_key = preflight_reply(cors, req.header("origin")), "OPTIONS (preflight)"
+            reply, route_key = preflight_reply(cors, req.header("origin")), "CORS preflight"
         else:
             reply, route_key = await self._answer(req, request_id)
-        if cors is not None and route_key != "OPTIONS (preflight)":
+        if cors is not None and not preflight:
             reply = apply_cors(cors, req.header("origin"), reply)
         latency = (time.perf_counter() - started) * 1000
         self.log.access(
             "http",
-            route_key,
+            route_key or f"{req.method} {req.path} (no route)",
             reply.status,
             latency,
             None,
@@ -238,7 +239,9 @@ class HttpApiServer:
             path=req.path,
         )
         if reply.problem:
-            self.log.warning(SOURCE, f"{route_key}: {reply.problem}", request_id=request_id)
+            self.log.warning(
+                SOURCE, f"{route_key or req.path}: {reply.problem}", request_id=request_id
+            )
         return self._write(reply, request_id, close=body is None)
 
     def _write(self, reply: HttpReply, request_id: str, *, close: bool) -> web.Response:
@@ -260,11 +263,12 @@ class HttpApiServer:
             return path[len(prefix) :]
         return None
 
-    async def _answer(self, req: HttpRequest, request_id: str) -> tuple[HttpReply, str]:
+    async def _answer(self, req: HttpRequest, request_id: str) -> tuple[HttpReply, str | None]:
+        """Route, throttle, authorize, invoke: the reply and the route key (None: no route)."""
         route_path = self._route_path(req.path)
         match = self.router.select(req.method, route_path) if route_path is not None else None
         if match is None or route_path is None:
-            return error_reply(404), "-"
+            return error_reply(404), None
         route = match.route
         if not self.throttles.take(route.route_key):
             return error_reply(429), route.route_key
