@@ -1,6 +1,8 @@
-"""``python -m local`` (``make run``): run a SAM template with a WebSocket API on this machine.
+"""``python -m local`` (``make run``): run a SAM template with a WebSocket API and/or HTTP APIs on
+this machine.
 
-Prints where everything is (WebSocket URL, ``@connections`` URL, browser page, a ready dev token)
+Prints where everything is (WebSocket URL, ``@connections`` URL, HTTP API URL, browser page, a
+ready dev token)
 and runs until Ctrl-C or SIGTERM, which close every connection with 1001, run each
 ``$disconnect``, stop everything and exit 0. A template or configuration it cannot run is one
 line on stderr and exit status 2; never a traceback.
@@ -88,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="@connections over HTTPS, what requestContext.domainName leads to (%(default)s)",
     )
     parser.add_argument(
+        "--http-port",
+        type=_port,
+        default=3003,
+        help="the HTTP API (the first one; others get free ports) (%(default)s)",
+    )
+    parser.add_argument(
         "--parameter-overrides",
         nargs="+",
         default=[],
@@ -168,23 +176,37 @@ def _banner(stack: object, out: TextIO) -> None:
     api = stack.api
     lines = [
         f"Local stack running {stack.template_path.name}"
-        + (f" (API {api.name}, stage {api.stage})" if api else ""),
-        f"  WebSocket      {stack.ws_url}",
-        f"  @connections   {stack.management_url}",
-        f"                 {stack.management_https_url}  (CA: {stack.ca_bundle})",
-        f"  Browser page   {stack.page_url}"
-        + ("" if stack.static_dir else "  (no --static directory: nothing to serve)"),
-        f"  AWS endpoint   {stack.aws_endpoint or 'real AWS, ' + stack.region}",
+        + (f" (API {api.name}, stage {api.stage})" if api else "")
     ]
-    if stack.dev_tokens:
+    if api is not None:
+        lines += [
+            f"  WebSocket      {stack.ws_url}",
+            f"  @connections   {stack.management_url}",
+            f"                 {stack.management_https_url}  (CA: {stack.ca_bundle})",
+        ]
+    for i, server in enumerate(stack.http_apis):
+        label = "HTTP API" if i == 0 else ""
+        lines.append(f"  {label:<14} {server.url}" + (f"  ({server.spec.name})" if i else ""))
+    if stack.http_apis:
+        lines.append(f"  OIDC issuer    {stack.issuer_url}")
+    if api is not None:
+        lines.append(
+            f"  Browser page   {stack.page_url}"
+            + ("" if stack.static_dir else "  (no --static directory: nothing to serve)")
+        )
+    lines.append(f"  AWS endpoint   {stack.aws_endpoint or 'real AWS, ' + stack.region}")
+    if stack.dev_tokens and api is not None:
         token = stack.dev_token("dev", "Dev")
         lines += [
             f"  Dev token      {token}",
             "                 (user 'dev'; more at " + stack.page_url + "_local/token?user=NAME)",
             f"  Try            websocat '{stack.ws_url}?token={token}'",
         ]
-    else:
+    elif api is not None:
         lines.append("  Dev token      none: no dev_token / JWT secret in the local config")
+    if stack.http_apis and stack.local_tokens:
+        base = stack.http_apis[0].base_url
+        lines.append(f"  HTTP tokens    {base}/_local/token?user=NAME&scope=SCOPES")
     lines.append("Ctrl-C to stop.")
     out.write("\n".join(lines) + "\n")
     out.flush()
@@ -214,6 +236,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> ExitStatus:
         port=args.port,
         management_port=args.management_port,
         https_port=args.https_port,
+        http_port=args.http_port,
         endpoint=None if real_aws else args.endpoint,
         real_aws=real_aws,
         region=args.region,
@@ -264,7 +287,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> ExitStatus:
 def _port_problem(exc: OSError) -> str | None:
     if exc.errno == errno.EADDRINUSE:
         return f"a port is already in use ({exc.strerror}); pick others with --port, " + (
-            "--management-port, --https-port (0 = any free port)"
+            "--management-port, --https-port, --http-port (0 = any free port)"
         )
     return None
 

@@ -18,11 +18,16 @@ __all__ = [
     "REGION",
     "AuthorizerSpec",
     "EventSourceSpec",
+    "CorsSpec",
     "FunctionSpec",
+    "HttpApiSpec",
+    "HttpAuthorizerSpec",
+    "HttpRouteSpec",
     "Resource",
     "RouteSpec",
     "Stack",
     "TemplateError",
+    "ThrottleSpec",
     "WebSocketApiSpec",
 ]
 
@@ -113,6 +118,72 @@ class WebSocketApiSpec:
     throttling_rate: float | None  # stage DefaultRouteSettings.ThrottlingRateLimit
 
 
+@dataclass(frozen=True)
+class ThrottleSpec:
+    """Throttling of HTTP API routes (``DefaultRouteSettings`` or a ``RouteSettings`` entry).
+
+    A settings object without limits means limits of 0 on AWS (everything answers 429), so a
+    missing value here is 0, never "unlimited"; no settings object at all is ``None`` elsewhere.
+    """
+
+    burst: int
+    rate: float
+
+
+@dataclass(frozen=True)
+class CorsSpec:
+    """An HTTP API's ``CorsConfiguration``; header names lowercase, methods uppercase."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+
+@dataclass
+class HttpAuthorizerSpec:
+    """An HTTP API authorizer: native ``JWT``, or a Lambda ``REQUEST`` authorizer."""
+
+    name: str  # the Authorizer resource's logical id, or the key under SAM's Auth.Authorizers
+    type: str  # "JWT" | "REQUEST"
+    identity_sources: list[str]  # e.g. ["$request.header.Authorization"]
+    issuer: str | None = None  # JWT: JwtConfiguration.Issuer
+    audience: list[str] = field(default_factory=list)  # JWT: JwtConfiguration.Audience
+    function: str | None = None  # REQUEST: logical id of the function it invokes
+    payload_version: str = "2.0"  # REQUEST: AuthorizerPayloadFormatVersion
+    simple_responses: bool = False  # REQUEST: EnableSimpleResponses
+    ttl_seconds: int = 0  # REQUEST: AuthorizerResultTtlInSeconds (0: no caching)
+
+
+@dataclass
+class HttpRouteSpec:
+    """One route of an HTTP API, its Lambda proxy integration followed to a function."""
+
+    route_key: str  # "GET /items/{id}", "ANY /{proxy+}", "$default"
+    function: str | None  # logical id of the AWS_PROXY integration's function
+    authorizer: HttpAuthorizerSpec | None = None
+    scopes: list[str] = field(default_factory=list)  # AuthorizationScopes (JWT routes)
+    timeout_ms: int = 30000  # the integration's TimeoutInMillis (API Gateway's maximum: 30 s)
+
+
+@dataclass
+class HttpApiSpec:
+    """An HTTP API (``AWS::Serverless::HttpApi``, the implicit SAM one, or an
+    ``AWS::ApiGatewayV2::Api`` with ``ProtocolType: HTTP``), payload format 2.0."""
+
+    logical_id: str
+    api_id: str
+    name: str
+    routes: list[HttpRouteSpec]
+    stage: str | None  # "$default" (no path prefix) or a name; None: no stage, nothing served
+    stage_variables: dict[str, str] = field(default_factory=dict)
+    cors: CorsSpec | None = None
+    default_throttle: ThrottleSpec | None = None  # from DefaultRouteSettings
+    route_throttles: dict[str, ThrottleSpec] = field(default_factory=dict)  # RouteSettings
+
+
 @dataclass
 class Stack:
     """A loaded template, ready to run."""
@@ -127,6 +198,7 @@ class Stack:
     websocket_apis: list[WebSocketApiSpec]
     outputs: dict[str, str]  # resolved Outputs values
     no_echo: frozenset[str] = frozenset()  # parameters declared NoEcho: never print their values
+    http_apis: list[HttpApiSpec] = field(default_factory=list)
 
     def function_by_arn(self, arn: str) -> FunctionSpec | None:
         """The function an ARN (or an ``.../functions/<arn>/invocations`` URI) points at."""

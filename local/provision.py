@@ -33,6 +33,7 @@ _SERVED_ELSEWHERE = (
     "AWS::IAM::ManagedPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",
+    "AWS::Serverless::HttpApi",  # served by local.httpapi
 )
 
 # CloudFormation queue properties that are SQS attributes of the same name.

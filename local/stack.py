@@ -1,9 +1,10 @@
 """The whole local stack, assembled: one object that starts and stops everything in order.
 
 Start: load the template -> start (or attach to) AWS -> provision tables, topics, queues and SSM
-parameters -> local CA + ``@connections`` on HTTP and HTTPS -> point the functions' execute-api
-endpoint at it -> Lambda runtime -> event sources -> WebSocket gateway (last: the first client
-finds everything ready). Stop runs the other way: every connection is closed with 1001 and its
+parameters -> local CA + ``@connections`` on HTTP and HTTPS -> the HTTP APIs' ports -> point the
+functions' execute-api endpoints at them -> Lambda runtime -> event sources -> HTTP APIs and the
+WebSocket gateway (last: the first client finds everything ready). A template may have a WebSocket
+API, HTTP APIs, or both. Stop runs the other way: every connection is closed with 1001 and its
 ``$disconnect`` runs while the runtime is still there.
 
 ``LocalStack`` is asynchronous. Tests that want plain sync code run it in a background thread
@@ -22,15 +23,29 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.aws import EmbeddedAws
-from local.devtokens import DevTokenSettings, dev_token_settings, mint_dev_token
+from local.devtokens import DevTokenSettings, dev_token_settings, mint_dev_token, mint_rs256_token
 from local.gateway import Gateway, GatewayOptions
+from local.httpapi import HttpApiOptions, HttpApiServer, JwksCache, LocalIssuer, TokenRequest
 from local.logs import Log
 from local.management import ManagementApi
-from local.model import REGION, Stack, TemplateError, WebSocketApiSpec
+from local.model import (
+    REGION,
+    HttpApiSpec,
+    HttpAuthorizerSpec,
+    Stack,
+    TemplateError,
+    WebSocketApiSpec,
+)
 from local.provision import provision
 from local.runtime import Runtime
 from local.sources import EventSources, SourceOptions
-from local.template import api_endpoint_mapping, load_local_config, load_stack, rewrite_endpoints
+from local.template import (
+    api_endpoint_mapping,
+    http_api_endpoint_mapping,
+    load_local_config,
+    load_stack,
+    rewrite_endpoints,
+)
 from local.tls import TlsFiles, ensure_certificates
 
 __all__ = ["LocalStack", "StackError"]
@@ -42,18 +57,33 @@ class StackError(Exception):
     """The stack cannot start for a reason that is not the template's (ports, config, AWS)."""
 
 
-def _choose_api(stack: Stack) -> WebSocketApiSpec:
-    if not stack.websocket_apis:
+def _choose_api(stack: Stack) -> WebSocketApiSpec | None:
+    served_http = [api for api in stack.http_apis if api.stage is not None]
+    if not stack.websocket_apis and not served_http:
         raise TemplateError(
             "Template",
             "Resources",
-            "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET (nothing to serve)",
+            "no WebSocket API (AWS::ApiGatewayV2::Api, ProtocolType WEBSOCKET) and no HTTP API "
+            "(AWS::Serverless::HttpApi, Events of Type HttpApi, or ProtocolType HTTP): "
+            "nothing to serve",
         )
-    return stack.websocket_apis[0]
+    return stack.websocket_apis[0] if stack.websocket_apis else None
+
+
+def _local_jwt_authorizer(
+    apis: Sequence[HttpApiSpec], jwks: JwksCache
+) -> HttpAuthorizerSpec | None:
+    """The first JWT authorizer whose issuer the local OIDC issuer signs for."""
+    for api in apis:
+        for route in api.routes:
+            auth = route.authorizer
+            if auth is not None and auth.type == "JWT" and jwks.is_local(auth.issuer or ""):
+                return auth
+    return None
 
 
 class LocalStack:
-    """A SAM template with a WebSocket API, running on this machine."""
+    """A SAM template with a WebSocket API and/or HTTP APIs, running on this machine."""
 
     def __init__(
         self,
@@ -65,6 +95,7 @@ class LocalStack:
         port: int = 0,
         management_port: int = 0,
         https_port: int = 0,
+        http_port: int = 0,
         endpoint: str | None = None,
         real_aws: bool = False,
         region: str = REGION,
@@ -87,6 +118,7 @@ class LocalStack:
         self.port = port
         self.management_port = management_port
         self.https_port = https_port
+        self.http_port = http_port
         self.endpoint = endpoint
         self.real_aws = real_aws
         self.region = region
@@ -112,6 +144,10 @@ class LocalStack:
         self.management: ManagementApi | None = None
         self.runtime: Runtime | None = None
         self.sources: EventSources | None = None
+        self.http_apis: list[HttpApiServer] = []
+        self.issuer: LocalIssuer | None = None
+        self._local_jwt: HttpAuthorizerSpec | None = None
+        self._local_issuers: list[str] = []
         self._dev_settings: DevTokenSettings | None = None
         self._ssm: dict[str, str] = {}
         self._started = False
@@ -131,6 +167,8 @@ class LocalStack:
 
     def _need(self, value: Any, what: str) -> Any:
         if value is None:
+            if self._started and self.api is None:
+                raise RuntimeError(f"{what}: this template has no WebSocket API (HTTP APIs only)")
             raise RuntimeError(f"{what} is only known once the stack has started")
         return value
 
@@ -150,6 +188,20 @@ class LocalStack:
     @property
     def management_https_url(self) -> str:
         return str(self._need(self.management, "management_https_url").https_url)
+
+    @property
+    def http_url(self) -> str:
+        """The first HTTP API's URL (``http://127.0.0.1:{port}``, plus ``/{stage}`` if named)."""
+        if not self.http_apis:
+            raise RuntimeError("this stack serves no HTTP API")
+        return self.http_apis[0].url
+
+    @property
+    def issuer_url(self) -> str:
+        """The local OIDC issuer (``{HTTP API}/_local/oidc``)."""
+        if not self.http_apis:
+            raise RuntimeError("the local issuer is served on the HTTP API's port: none here")
+        return self.http_apis[0].issuer_url
 
     @property
     def aws_endpoint(self) -> str | None:
@@ -172,6 +224,43 @@ class LocalStack:
                 "ssm) to local.yaml"
             )
         return mint_dev_token(settings, user=user, name=name, rooms=rooms)
+
+    @property
+    def local_tokens(self) -> bool:
+        return self._local_jwt is not None or self._dev_settings is not None
+
+    def local_token(
+        self,
+        user: str,
+        name: str | None = None,
+        rooms: Sequence[str] = (),
+        *,
+        scopes: Sequence[str] = (),
+        client_id: str | None = None,
+    ) -> str:
+        """A token for the HTTP API's authorizers: RS256 from the local issuer when a JWT
+        authorizer points at it, else the HS256 dev token (with ``scope``)."""
+        auth, issuer = self._local_jwt, self.issuer
+        if auth is not None and issuer is not None:
+            ttl = self._dev_settings.ttl_seconds if self._dev_settings else 3600
+            return mint_rs256_token(
+                issuer.sign,
+                issuer=auth.issuer or "",
+                audience=auth.audience[0] if auth.audience else None,
+                user=user,
+                name=name,
+                rooms=rooms,
+                scopes=scopes,
+                client_id=client_id,
+                ttl_seconds=ttl,
+            )
+        settings = self._dev_settings
+        if settings is None:
+            raise StackError(
+                "local tokens are not configured: no JWT authorizer on the local issuer and no "
+                "dev_token secret in local.yaml"
+            )
+        return mint_dev_token(settings, user=user, name=name, rooms=rooms, scopes=scopes)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,6 +287,7 @@ class LocalStack:
             config = load_local_config(self.config_path)
             overrides.update(config.parameters)
             self._ssm = dict(config.ssm)
+            self._local_issuers = list(config.local_issuers)
             dev_token_section: dict[str, Any] | None = config.dev_token
         else:
             dev_token_section = None
@@ -235,6 +325,62 @@ class LocalStack:
 
         state_dir = self.state_dir or self._default_state_dir()
         self.tls = await asyncio.to_thread(ensure_certificates, state_dir / "tls")
+        mapping: dict[str, str] = {}
+        await self._bind_http_apis(stack, state_dir)
+        for server in self.http_apis:
+            mapping.update(http_api_endpoint_mapping(stack, server.spec, base=server.base_url))
+        gateway = None
+        if api is not None:
+            gateway = self._gateway(stack, api, result.real_arns)
+            gateway.bind()  # the port is known now: it goes into the functions' environment
+            self.management = ManagementApi(
+                gateway,
+                self.log,
+                host=self.host,
+                http_port=self.management_port,
+                https_port=self.https_port,
+                ssl_context=self.tls.server_context(),
+            )
+            await self.management.start()
+            https_base = f"https://127.0.0.1:{self.management.ports.https_port}"
+            # Handlers build https://{domainName}/{stage}: domainName must lead to @connections.
+            gateway.set_domain_name(f"127.0.0.1:{self.management.ports.https_port}")
+            mapping.update(
+                api_endpoint_mapping(
+                    stack, api, https_base=https_base, wss_base=f"ws://127.0.0.1:{gateway.port}"
+                )
+            )
+        stack = rewrite_endpoints(stack, mapping)
+        self.stack = stack
+
+        base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.bundle)}
+        self.runtime = Runtime(
+            stack,
+            base_env=base_env,
+            log=self.log,
+            max_workers=self.workers,
+            prewarm=self.prewarm,
+        )
+        await self.runtime.start()
+
+        self.sources = EventSources(stack, self.runtime, aws, self.log, options=self.source_options)
+        await self.sources.start()
+
+        for server in self.http_apis:
+            server.invoker = self.runtime
+            await server.start()
+        where = [f"HTTP API {server.url}" for server in self.http_apis]
+        if gateway is not None:
+            gateway.invoker = self.runtime
+            await gateway.start()
+            where = [self.ws_url, f"@connections {self.management_url}", *where]
+            where.append(f"page {self.page_url}")
+        self.log.info("stack", "ready: " + " | ".join(where))
+
+    def _gateway(
+        self, stack: Stack, api: WebSocketApiSpec, real_arns: Mapping[str, str]
+    ) -> Gateway:
+        assert self.aws is not None
         gateway = Gateway(
             api,
             _LateInvoker(),
@@ -250,54 +396,65 @@ class LocalStack:
                 mint_token=self._minter(),
                 # /_local/config: lets tools (`chat notify`) find this stack's AWS and outputs.
                 page_config={
-                    "awsEndpoint": None if self.real_aws else aws.endpoint_url,
+                    "awsEndpoint": None if self.real_aws else self.aws.endpoint_url,
                     "region": stack.region,
                     "outputs": {
-                        key: result.real_arns.get(value, value)
-                        for key, value in stack.outputs.items()
+                        key: real_arns.get(value, value) for key, value in stack.outputs.items()
                     },
+                    "httpApiUrl": self.http_apis[0].url if self.http_apis else None,
                 },
             ),
         )
         self.gateway = gateway
-        gateway.bind()  # the port is known now: it goes into the functions' environment
-        self.management = ManagementApi(
-            gateway,
-            self.log,
-            host=self.host,
-            http_port=self.management_port,
-            https_port=self.https_port,
-            ssl_context=self.tls.server_context(),
-        )
-        await self.management.start()
-        https_base = f"https://127.0.0.1:{self.management.ports.https_port}"
-        # Handlers build https://{domainName}/{stage}: domainName must lead to @connections.
-        gateway.set_domain_name(f"127.0.0.1:{self.management.ports.https_port}")
-        mapping = api_endpoint_mapping(
-            stack, api, https_base=https_base, wss_base=f"ws://127.0.0.1:{gateway.port}"
-        )
-        stack = rewrite_endpoints(stack, mapping)
-        self.stack = stack
+        return gateway
 
-        base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.bundle)}
-        self.runtime = Runtime(
-            stack,
-            base_env=base_env,
-            log=self.log,
-            max_workers=self.workers,
-            prewarm=self.prewarm,
+    async def _bind_http_apis(self, stack: Stack, state_dir: Path) -> None:
+        """One server per HTTP API (the first on ``http_port``), ports reserved, not serving."""
+        served = [api for api in stack.http_apis if api.stage is not None]
+        for api in stack.http_apis:
+            if api.stage is None:
+                self.log.warning(
+                    "stack", f"not served (no AWS::ApiGatewayV2::Stage): HTTP API {api.logical_id}"
+                )
+        if not served:
+            return
+        self.issuer = await asyncio.to_thread(LocalIssuer.load_or_create, state_dir / "oidc")
+        jwks = JwksCache(
+            local=self.issuer,
+            stand_in_for=self._local_issuers,
+            on_error=lambda message: self.log.warning("httpapi", message),
         )
-        await self.runtime.start()
-        gateway.invoker = self.runtime
+        self._local_jwt = _local_jwt_authorizer(served, jwks)
+        minter = self._http_minter() if self.local_tokens else None
+        for i, api in enumerate(served):
+            server = HttpApiServer(
+                api,
+                _LateInvoker(),
+                self.log,
+                HttpApiOptions(
+                    host=self.host,
+                    port=self.http_port if i == 0 else 0,
+                    region=stack.region,
+                    account_id=stack.account_id,
+                ),
+                issuer=self.issuer,
+                jwks=jwks,
+                mint_token=minter,
+            )
+            server.bind()
+            self.http_apis.append(server)
 
-        self.sources = EventSources(stack, self.runtime, aws, self.log, options=self.source_options)
-        await self.sources.start()
+    def _http_minter(self) -> Any:
+        def mint(request: TokenRequest) -> str:
+            return self.local_token(
+                request.user,
+                request.name,
+                request.rooms,
+                scopes=request.scopes,
+                client_id=request.client_id,
+            )
 
-        await gateway.start()
-        self.log.info(
-            "stack",
-            f"ready: {self.ws_url} | @connections {self.management_url} | page {self.page_url}",
-        )
+        return mint
 
     async def stop(self) -> None:
         """Close connections (1001, ``$disconnect`` each), then sources, runtime, servers, AWS."""
@@ -305,6 +462,10 @@ class LocalStack:
         if gateway is not None:
             with contextlib.suppress(Exception):
                 await gateway.stop()
+        http_apis, self.http_apis = self.http_apis, []
+        for server in http_apis:
+            with contextlib.suppress(Exception):
+                await server.stop()
         management, self.management = self.management, None
         if management is not None:
             await management.stop()

@@ -26,6 +26,7 @@ from local.model import (
     AuthorizerSpec,
     EventSourceSpec,
     FunctionSpec,
+    HttpApiSpec,
     Resource,
     RouteSpec,
     Stack,
@@ -33,11 +34,13 @@ from local.model import (
     WebSocketApiSpec,
 )
 from local.physical import Naming
+from local.template_http import IMPLICIT_API, has_implicit_http_events, http_apis
 
 __all__ = [
     "LocalConfig",
     "LocalConfigError",
     "api_endpoint_mapping",
+    "http_api_endpoint_mapping",
     "load_local_config",
     "load_stack",
     "rewrite_endpoints",
@@ -222,6 +225,9 @@ class _Loader:
             if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
                 raise TemplateError(logical_id, "Type", "every resource needs a Type")
             self.raw[logical_id] = {**resource, "Properties": resource.get("Properties") or {}}
+        if IMPLICIT_API not in self.raw and has_implicit_http_events(self.raw):
+            # SAM creates this API for events without ApiId; templates may !Ref / !GetAtt it.
+            self.raw[IMPLICIT_API] = {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
         self.dropped: dict[str, str] = {}  # logical id -> the false condition that removed it
         self.physical: dict[str, str] = {}
         self.computing: list[str] = []
@@ -338,6 +344,8 @@ class _Loader:
             if built.type == "AWS::ApiGatewayV2::Api":
                 if built.properties.get("ProtocolType") == "WEBSOCKET":
                     stack.websocket_apis.append(_websocket_api(stack, built))
+        implicit = resources.get(IMPLICIT_API)
+        stack.http_apis = http_apis(stack, implicit_id=implicit.physical_id if implicit else None)
         return stack
 
     def condition(self, where: str, name: Any) -> bool:
@@ -446,10 +454,13 @@ def _function_spec(
     events = []
     for name, event in (props.get("Events") or {}).items():
         type_ = event.get("Type") if isinstance(event, dict) else None
+        if type_ == "HttpApi":
+            continue  # a route of an HTTP API: see local.template_http
         if type_ not in EVENT_TYPES:
             raise fail(
                 f"Events.{name}.Type",
-                f"{type_!r} is not emulated; the local stack runs {', '.join(EVENT_TYPES)} events",
+                f"{type_!r} is not emulated; the local stack runs HttpApi, {', '.join(EVENT_TYPES)}"
+                " events",
             )
         events.append(EventSourceSpec(name, type_, dict(event.get("Properties") or {})))
     variables = (props.get("Environment") or {}).get("Variables") or {}
@@ -683,6 +694,12 @@ def api_endpoint_mapping(
     return {f"https://{host}": https_base.rstrip("/"), f"wss://{host}": wss_base.rstrip("/")}
 
 
+def http_api_endpoint_mapping(stack: Stack, api: HttpApiSpec, *, base: str) -> dict[str, str]:
+    """AWS's endpoint of an HTTP API -> the local one, e.g. ``http://127.0.0.1:3003``."""
+    host = f"{api.api_id}.execute-api.{stack.region}.{Naming('', stack.region, '').url_suffix}"
+    return {f"https://{host}": base.rstrip("/")}
+
+
 def rewrite_endpoints(stack: Stack, mapping: Mapping[str, str]) -> Stack:
     """A copy of ``stack`` whose function environments and outputs use the local endpoints."""
     # Longest first, so a key that extends another is replaced before its prefix.
@@ -719,10 +736,16 @@ class LocalConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     ssm: dict[str, str] = field(default_factory=dict)
     dev_token: dict[str, Any] = field(default_factory=dict)
+    # Issuers of the template's HTTP API JWT authorizers that the local OIDC issuer signs for.
+    local_issuers: list[str] = field(default_factory=list)
+
+
+_SECTIONS = ("parameters", "ssm", "dev_token", "local_issuer")
 
 
 def load_local_config(path: str | Path) -> LocalConfig:
-    """Read ``local.yaml``: ``parameters``, ``ssm`` and ``dev_token`` sections, all optional."""
+    """Read ``local.yaml``: ``parameters``, ``ssm``, ``dev_token`` and ``local_issuer`` sections,
+    all optional."""
     path = Path(path)
     if not path.is_file():
         raise LocalConfigError(f"{path}: file not found")
@@ -731,14 +754,14 @@ def load_local_config(path: str | Path) -> LocalConfig:
     except Exception as error:
         raise LocalConfigError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(data, dict):
-        raise LocalConfigError(f"{path}: expected a mapping with parameters, ssm, dev_token")
-    unknown = sorted(set(data) - {"parameters", "ssm", "dev_token"})
+        raise LocalConfigError(f"{path}: expected a mapping with {', '.join(_SECTIONS)}")
+    unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
         raise LocalConfigError(
-            f"{path}: unknown section {unknown[0]!r} (known: parameters, ssm, dev_token)"
+            f"{path}: unknown section {unknown[0]!r} (known: {', '.join(_SECTIONS)})"
         )
     sections: dict[str, dict[str, Any]] = {}
-    for key in ("parameters", "ssm", "dev_token"):
+    for key in _SECTIONS:
         section = data.get(key) or {}
         if not isinstance(section, dict):
             raise LocalConfigError(f"{path}: {key} must be a mapping")
@@ -747,8 +770,18 @@ def load_local_config(path: str | Path) -> LocalConfig:
         for name, value in sections[key].items():
             if isinstance(value, dict | list) or value is None:
                 raise LocalConfigError(f"{path}: {key}.{name} must be a single value")
+    issuer_section = sections["local_issuer"]
+    unknown = sorted(set(issuer_section) - {"issuers"})
+    if unknown:
+        raise LocalConfigError(f"{path}: unknown key local_issuer.{unknown[0]} (known: issuers)")
+    issuers = issuer_section.get("issuers") or []
+    if isinstance(issuers, str):
+        issuers = [issuers]
+    if not isinstance(issuers, list) or not all(isinstance(i, str) and i for i in issuers):
+        raise LocalConfigError(f"{path}: local_issuer.issuers must be a list of issuer URLs")
     return LocalConfig(
         parameters={str(k): scalar_str(v) for k, v in sections["parameters"].items()},
         ssm={str(k): scalar_str(v) for k, v in sections["ssm"].items()},
         dev_token=dict(sections["dev_token"]),
+        local_issuers=list(issuers),
     )

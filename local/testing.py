@@ -2,17 +2,21 @@
 
 ``StackThread`` runs a :class:`~local.stack.LocalStack` on its own event loop in a background
 thread, like a separate server process would; ``TestSocket`` is a blocking WebSocket client in the
-style of Starlette's test client::
+style of Starlette's test client, and ``StackThread.request`` a blocking HTTP client for the
+stack's HTTP API::
 
     with StackThread(LocalStack("template.yaml", config="local.yaml")) as running:
         with running.connect(token=running.dev_token("ada")) as ws:
             ws.send_json({"action": "join", "room": "lobby"})
             assert ws.receive_json(timeout=5)["type"] == "joined"
+        answer = running.request("GET", "/me", token=running.local_token("ada"))
+        assert answer.status == 200, answer.json()
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import threading
 import time
@@ -25,7 +29,7 @@ from websockets.sync.client import connect as ws_connect
 
 from local.stack import LocalStack
 
-__all__ = ["StackThread", "TestSocket"]
+__all__ = ["HttpAnswer", "StackThread", "TestSocket", "http_request"]
 
 T = TypeVar("T")
 
@@ -118,6 +122,71 @@ class TestSocket:
         self.close()
 
 
+class HttpAnswer:
+    """One HTTP response: status, headers (repeats kept, names lowercase), body."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        values = self.header_list(name)
+        return values[0] if values else None
+
+    def header_list(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [v for k, v in self.headers if k == wanted]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<HttpAnswer {self.status} {self.body[:200]!r}>"
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    *,
+    headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+    body: bytes | str | None = None,
+    json_body: Any = None,
+    token: str | None = None,
+    timeout: float = 10.0,
+) -> HttpAnswer:
+    """A blocking request with ``http.client`` (any method, repeated headers, raw paths)."""
+    parts = urllib.parse.urlsplit(url)
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    if token is not None:
+        pairs.append(("Authorization", f"Bearer {token}"))
+    if json_body is not None:
+        body = json.dumps(json_body)
+        pairs.append(("Content-Type", "application/json"))
+    data = body.encode() if isinstance(body, str) else body
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in pairs:
+            conn.putheader(name, value)
+        if data is not None:
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        response = conn.getresponse()
+        raw = response.read()
+        answer_headers = [(k.lower(), v) for k, v in response.getheaders()]
+        return HttpAnswer(response.status, answer_headers, raw)
+    finally:
+        conn.close()
+
+
 class StackThread:
     """A LocalStack running on its own loop in a background thread."""
 
@@ -171,6 +240,26 @@ class StackThread:
 
     def dev_token(self, user: str, name: str | None = None, rooms: tuple[str, ...] = ()) -> str:
         return self.stack.dev_token(user, name, rooms)
+
+    @property
+    def http_url(self) -> str:
+        """The first HTTP API's URL (``http://127.0.0.1:{port}``, ``/{stage}`` for a named one)."""
+        return self.stack.http_url
+
+    def local_token(
+        self,
+        user: str,
+        name: str | None = None,
+        rooms: tuple[str, ...] = (),
+        *,
+        scopes: tuple[str, ...] = (),
+        client_id: str | None = None,
+    ) -> str:
+        return self.stack.local_token(user, name, rooms, scopes=scopes, client_id=client_id)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> HttpAnswer:
+        """A blocking request to the first HTTP API: ``path`` is under :attr:`http_url`."""
+        return http_request(self.http_url + path, method, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stack, name)
