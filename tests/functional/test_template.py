@@ -20,6 +20,8 @@ from cfnlint.api import lint_file
 from cfnlint.decode.decode import decode_str
 from samtranslator.translator.transform import transform
 
+from chatcore.httpapi import ROUTE_SCOPES
+from chatcore.httpapi import ROUTES as HTTP_ROUTES
 from local.sources.filters import matches_any, parse_filter_criteria
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -511,8 +513,6 @@ def test_http_stage_throttles_explicitly_and_logs_without_secrets(cfn: dict[str,
 
 
 def test_http_routes_are_the_documented_ones_on_the_http_function(cfn: dict[str, Any]) -> None:
-    from chatcore.httpapi import ROUTE_SCOPES, ROUTES as HTTP_ROUTES
-
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in _http(_of_type(cfn, "AWS::ApiGatewayV2::Route")).values()

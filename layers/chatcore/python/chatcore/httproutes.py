@@ -246,7 +246,7 @@ class HttpRoutes:
         )
         observability.logger.info(
             "published",
-            extra={"room": given.room, "service": has_scope(identity, PUBLISH_SCOPE)},
+            extra={"room": given.room, "by_service": has_scope(identity, PUBLISH_SCOPE)},
         )
         return json_response(201, ack)
 
@@ -283,7 +283,7 @@ class HttpRoutes:
         observability.record_fanout(result)
         observability.logger.info(
             "notification delivered",
-            extra={"id": notification.id, "service": identity.user_id, **result.as_dict()},
+            extra={"id": notification.id, "caller": identity.user_id, **result.as_dict()},
         )
         return json_response(
             202,
@@ -296,7 +296,7 @@ class HttpRoutes:
         closed, gone = close_connections(self._management(), ids, store=self._store)
         observability.logger.info(
             "user disconnected",
-            extra={"user": user, "service": identity.user_id, "closed": closed, "gone": gone},
+            extra={"user": user, "caller": identity.user_id, "closed": closed, "gone": gone},
         )
         return json_response(200, {"user": user, "closed": closed, "gone": gone})
 
