@@ -3,16 +3,22 @@ shapes, retries with the same idempotency key, cursors, and errors with their st
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from aiohttp import web
 
 from client.backoff import Backoff
+from client.cli import main
+from client.context import Environment, ExitStatus
 from client.errors import AuthError, ConnectError, HttpError
 from client.http import HttpClient
 
@@ -221,3 +227,95 @@ async def test_an_unreachable_server_is_a_connect_error_after_retries() -> None:
 def test_a_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         HttpClient("ws://127.0.0.1:3001/dev", "TOKEN")
+
+
+# ---- the CLI over the HTTP API ---------------------------------------------------------------
+
+SECRET = "cli-tests-hs256-secret-of-32-bytes!!"
+
+
+def run_cli(argv: list[str], tmp_path: Path, **environ: str) -> tuple[int, str, str]:
+    env = Environment(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        environ={"CHAT_JWT_SECRET": SECRET, **environ},
+        cwd=tmp_path,
+    )
+    status = main(argv, env=env)
+    return status, env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_chat_publish_goes_over_the_http_api(
+    server: tuple[str, Script], tmp_path: Path
+) -> None:
+    url, script = server
+    script.queue("POST /rooms/lobby/messages", 201, {**ACK, "room": "lobby", "ref": "r1"})
+    argv = ["publish", "--http", url, "--user", "alice", "--room", "lobby", "--ref", "r1", "hi"]
+    status, out, err = await asyncio.to_thread(run_cli, argv, tmp_path)
+    assert (status, err) == (ExitStatus.OK, "")
+    assert out == "sent lobby #1 m1\n"
+    [seen] = script.seen
+    assert seen.headers["idempotency-key"] == "r1"
+    token = seen.headers["authorization"].removeprefix("Bearer ")
+    assert jwt.decode(token, SECRET, algorithms=["HS256"])["sub"] == "alice"
+
+
+async def test_chat_publish_reports_the_stable_code_in_one_line(
+    server: tuple[str, Script], tmp_path: Path
+) -> None:
+    url, script = server
+    script.queue("POST /rooms/private%3Aops/messages", 403, {"code": "forbidden", "message": "no"})
+    argv = ["publish", "--user", "bob", "--room", "private:ops", "hi"]
+    status, out, err = await asyncio.to_thread(run_cli, argv, tmp_path, CHAT_HTTP_URL=url)
+    assert status == ExitStatus.SERVER_ERROR
+    assert err == "chat publish: server error forbidden: no\n"
+
+
+async def test_chat_history_finds_the_local_stacks_http_url_and_prints_json(
+    server: tuple[str, Script], tmp_path: Path
+) -> None:
+    url, script = server
+    # The local stack's /_local/config names its HTTP API (here: the same test server).
+    script.queue("GET /_local/config", 200, {"httpUrl": url})
+    message = {
+        "id": "m1",
+        "room": "lobby",
+        "seq": 1,
+        "from": "a",
+        "name": "A",
+        "text": "x",
+        "ts": 1,
+    }
+    script.queue("GET /rooms/lobby/messages", 200, {"room": "lobby", "messages": [message]})
+    ws = url.replace("http://", "ws://") + "/dev"
+    argv = ["history", "--url", ws, "--user", "bob", "--room", "lobby", "--limit", "5", "--json"]
+    status, out, err = await asyncio.to_thread(run_cli, argv, tmp_path)
+    assert (status, err) == (ExitStatus.OK, "")
+    assert json.loads(out) == {"type": "message", **message}
+    assert script.seen[-1].query == {"limit": "5"}
+
+
+async def test_chat_notify_over_http_mints_a_service_token_with_chat_notify(
+    server: tuple[str, Script], tmp_path: Path
+) -> None:
+    url, script = server
+    script.queue("POST /notifications", 202, {"id": "n1", "delivered": 2, "queued": 0})
+    argv = ["notify", "--http", url, "--user", "alice", "--id", "n1", '{"k": 1}']
+    status, out, err = await asyncio.to_thread(run_cli, argv, tmp_path)
+    assert (status, err) == (ExitStatus.OK, "")
+    assert "delivered notification n1 to 2 connection(s)" in out
+    [seen] = script.seen
+    assert seen.body == {"targets": {"users": ["alice"]}, "payload": {"k": 1}, "id": "n1"}
+    token = seen.headers["authorization"].removeprefix("Bearer ")
+    assert jwt.decode(token, SECRET, algorithms=["HS256"])["scope"] == "chat/notify"
+
+
+def test_chat_token_mints_a_service_token_with_scopes(tmp_path: Path) -> None:
+    argv = ["token", "--user", "billing", "--scope", "chat/notify", "--scope", "chat/publish"]
+    status, out, _ = run_cli(argv, tmp_path)
+    assert status == ExitStatus.OK
+    claims = jwt.decode(out.strip(), SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["scope"]) == ("billing", "chat/notify chat/publish")
+    status, _, err = run_cli(["token", "--user", "x", "--scope", "chat/everything"], tmp_path)
+    assert status == ExitStatus.USAGE and "invalid choice" in err
