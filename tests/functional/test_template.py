@@ -559,7 +559,7 @@ def test_http_authorizer_is_picked_by_the_jwt_algorithm(cfn: dict[str, Any]) -> 
     assert props["IdentitySource"] == ["$request.header.Authorization"]
     assert props["JwtConfiguration"] == {
         "Issuer": {"Ref": "JwtIssuer"},
-        "Audience": [{"Ref": "JwtAudience"}],
+        "Audience": {"Fn::Split": [",", {"Ref": "JwtAudience"}]},
     }
     lambda_authorizer = cfn["Resources"]["HttpLambdaAuthorizer"]
     assert lambda_authorizer["Condition"] == "IsHs256"

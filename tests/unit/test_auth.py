@@ -296,3 +296,11 @@ def test_service_tokens_carry_their_scopes_to_the_context() -> None:
     assert Identity.from_context(identity.to_context()) == identity
     # A user token's context is what it always was.
     assert "scope" not in hs_verifier().verify(hs_token(claims())).to_context()
+
+
+def test_audience_may_be_a_list_of_app_clients() -> None:
+    verifier = hs_verifier(audience="users-client,billing-client")
+    assert verifier.verify(hs_token(claims(client_id="billing-client"))).user_id == "alice"
+    assert verifier.verify(hs_token(claims(aud="users-client"))).user_id == "alice"
+    with pytest.raises(AuthError, match="InvalidAudience"):
+        verifier.verify(hs_token(claims(client_id="someone-else")))

@@ -115,7 +115,8 @@ class TokenVerifier:
     ) -> None:
         self.algorithm = algorithm
         self._issuer = issuer or None
-        self._audience = audience or None
+        # A comma list: one app client for users, one per service (Cognito: their client ids).
+        self._audiences = frozenset(a.strip() for a in (audience or "").split(",") if a.strip())
         self._leeway = leeway
         self._secret: bytes | None = None
         self._jwks: jwt.PyJWKClient | None = None
@@ -147,7 +148,6 @@ class TokenVerifier:
                 key,
                 algorithms=[self.algorithm],
                 issuer=self._issuer,
-                audience=self._audience,
                 leeway=self._leeway,
                 options={
                     "require": ["exp", "sub"],
@@ -159,19 +159,19 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             # The exception class names the failure (ExpiredSignatureError, ...) without the token.
             raise AuthError(f"invalid token: {type(exc).__name__}") from None
-        if self._audience is not None and not _audience_matches(claims, self._audience):
+        if self._audiences and not _audience_matches(claims, self._audiences):
             raise AuthError("invalid token: InvalidAudienceError")
         return _identity(claims)
 
 
-def _audience_matches(claims: Mapping[str, Any], audience: str) -> bool:
-    """``aud`` (a string or a list) names the audience; without ``aud``, ``client_id`` must."""
+def _audience_matches(claims: Mapping[str, Any], audiences: frozenset[str]) -> bool:
+    """``aud`` (a string or a list) names an audience; without ``aud``, ``client_id`` must."""
     aud = claims.get("aud")
     if aud is None:
-        return claims.get("client_id") == audience
+        return claims.get("client_id") in audiences
     if isinstance(aud, str):
-        return aud == audience
-    return isinstance(aud, list) and audience in aud
+        return aud in audiences
+    return isinstance(aud, list) and any(a in audiences for a in aud)
 
 
 def parse_scopes(value: Any) -> tuple[str, ...]:
