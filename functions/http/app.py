@@ -43,7 +43,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log=log,
         budget=SendBudget(client=clients.dynamodb(), table=config.connections_table),
         delivery=delivery,
-        management=lambda: clients.management(endpoint, max_pool_connections=4),
+        # The same cached client as the delivery's: one connection pool per container.
+        management=lambda: clients.management(
+            endpoint, max_pool_connections=config.fanout_concurrency
+        ),
         limits=wiring.limits(config),
         send_rate_per_second=config.send_rate_per_second,
     )

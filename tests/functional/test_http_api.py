@@ -342,3 +342,16 @@ def test_lambda_authorizer_refuses_missing_or_bad_tokens(
     assert chat.invoke("authorizer", http_authorizer_event(token, route_key=ME)) == {
         "isAuthorized": False
     }
+
+
+def test_logs_carry_neither_tokens_nor_message_text(
+    chat: ChatHarness, jwt_secret: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish(chat, ALICE, "lobby", {"text": "the secret plan"}, authorizer="jwt")
+    publish(chat, BOB, "private:ops", {"text": "the secret plan"})
+    token = mint_token(jwt_secret, sub="alice")
+    chat.invoke("authorizer", http_authorizer_event(token, route_key=NOTIFY))
+    logged = capsys.readouterr().out
+    assert "published" in logged and "request refused" in logged
+    assert "secret plan" not in logged
+    assert token not in logged and token.split(".")[2] not in logged
