@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from chatcore import clients, wiring
+from chatcore.budget import SendBudget
 from chatcore.chat import ChatService
 from chatcore.config import Config
 from chatcore.httpapi import HttpRequest
-from chatcore.httproutes import HttpRoutes, SendBudget
+from chatcore.httproutes import HttpRoutes
 from chatcore.observability import instrument, logger
 
 __all__ = ["handler"]

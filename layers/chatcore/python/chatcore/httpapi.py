@@ -52,6 +52,7 @@ __all__ = [
     "has_scope",
     "history_input",
     "history_page",
+    "json_body",
     "json_response",
     "next_cursor",
     "path_room",
