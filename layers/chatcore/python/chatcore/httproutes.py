@@ -75,7 +75,9 @@ def publish_message(
 
     The one place the HTTP API reaches the send path: same room rules, same idempotency by
     ``(user, ref)`` (a retry returns the first ack and stores nothing), the same per-second
-    budget (kept per identity, as an HTTP caller has no connection).
+    budget (kept per identity, as an HTTP caller has no connection). It mirrors
+    ``ChatService._store_message`` minus the connection; should ``ChatService`` take
+    connection-less sends itself, this body becomes that one call.
     """
     check_usable(room, private_rooms=identity.rooms)
     if ref is not None:
