@@ -111,6 +111,16 @@ def test_publish_input_takes_the_idempotency_key_as_the_ref() -> None:
     assert (given.room, given.text, given.ref) == ("lobby", "hi", "k1")
 
 
+def test_a_long_idempotency_key_is_refused_by_its_name() -> None:
+    with pytest.raises(BadRequest, match="Idempotency-Key"):
+        publish_input(
+            request(
+                path={"room": "lobby"}, body={"text": "hi"}, headers={"Idempotency-Key": "k" * 65}
+            ),
+            limits=LIMITS,
+        )
+
+
 def test_publish_input_decodes_an_encoded_room() -> None:
     event = http_request("POST /rooms/{room}/messages", user="a", body={"text": "x"})
     event["pathParameters"] = {"room": "private%3Aops"}

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 from chatcore.auth import AuthError, Identity, identity_from_claims, parse_scopes
 from chatcore.errors import BadRequest, ChatError, Forbidden, TooLarge
-from chatcore.protocol import History, Limits, Send, parse_frame
+from chatcore.protocol import MAX_REF_LENGTH, History, Limits, Send, parse_frame
 from chatcore.rooms import validate_room, validate_user_id
 
 __all__ = [
@@ -228,6 +228,8 @@ def publish_input(request: HttpRequest, *, limits: Limits) -> PublishInput:
     key = request.headers.get("idempotency-key")
     ref = data.get("ref")
     if key is not None:
+        if not 1 <= len(key) <= MAX_REF_LENGTH:
+            raise BadRequest(f"the Idempotency-Key header must be 1 to {MAX_REF_LENGTH} characters")
         if ref is not None and ref != key:
             raise BadRequest("'ref' and the Idempotency-Key header differ; send one of them")
         ref = key
