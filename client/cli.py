@@ -14,13 +14,14 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
+from client import httpcli
 from client.chat import ChatClient
 from client.context import Environment, ExitStatus
 from client.errors import AuthError, ChatError, ConnectError, RequestTimeout, ServerError
 from client.events import Message
 from client.notify import NotifyError, build_message, discover_local, parse_payload, publish
 from client.render import Style, event_json, format_event, format_message
-from client.tokens import TokenError, load_dev_settings, mint_token
+from client.tokens import SCOPES, TokenError, load_dev_settings, mint_token
 
 __all__ = ["DEFAULT_URL", "UsageError", "build_parser", "main"]
 
@@ -122,6 +123,16 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     _secret_options(parser)
 
 
+def _scope_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=SCOPES,
+        help="a service scope for the HTTP API in a minted token (repeatable)",
+    )
+
+
 def build_parser(env: Environment) -> argparse.ArgumentParser:
     parser_class = _parser_class(env)
     parser = parser_class(
@@ -143,6 +154,7 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     p.add_argument(
         "--ttl", type=_positive_int, help="lifetime in seconds (default from local.yaml)"
     )
+    _scope_option(p)
     _secret_options(p)
     p.set_defaults(handler=cmd_token)
 
@@ -169,6 +181,21 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_send)
 
     p = commands.add_parser(
+        "publish",
+        help="publish a message over the HTTP API",
+        description="Publish to a room over the HTTP API (no socket, no join; retried safely "
+        "with an idempotency key). Without an HTTP API URL it sends over the WebSocket.",
+    )
+    p.add_argument("--room", required=True, help="room to publish to")
+    p.add_argument("text", nargs="+", help="message text; '-' reads one message per stdin line")
+    p.add_argument("--ref", help="idempotency key (default: a fresh one per message)")
+    p.add_argument("--json", action="store_true", help="print each ack as a JSON line")
+    httpcli.add_http_option(p)
+    _scope_option(p)
+    _connection_options(p)
+    p.set_defaults(handler=cmd_publish, to=None)
+
+    p = commands.add_parser(
         "listen",
         help="print events as they arrive",
         description="Join rooms and print events until interrupted (or --count / --duration).",
@@ -188,6 +215,7 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     p.add_argument("--before", type=_positive_int, help="only messages with seq < BEFORE")
     p.add_argument("--limit", type=_positive_int, help="at most this many (server maximum 100)")
     p.add_argument("--json", action="store_true", help="one JSON message per line")
+    httpcli.add_http_option(p)
     _connection_options(p)
     p.set_defaults(handler=cmd_history)
 
@@ -217,6 +245,13 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
         help="with no endpoint or topic given: the local stack to ask for both "
         f"(default: $CHAT_URL or {DEFAULT_URL})",
     )
+    httpcli.add_http_option(p)
+    p.add_argument(
+        "--token",
+        help="over the HTTP API: a token with chat/notify (default: $CHAT_TOKEN, or a dev "
+        "service token)",
+    )
+    _secret_options(p)
     p.set_defaults(handler=cmd_notify)
 
     from client.loadtest import add_arguments as add_loadtest_arguments
@@ -263,7 +298,13 @@ def resolve_token(args: argparse.Namespace, env: Environment, *, user: str | Non
         issuer=args.issuer,
         audience=args.audience,
     )
-    return mint_token(user=user, settings=settings, name=args.name, rooms=args.rooms)
+    return mint_token(
+        user=user,
+        settings=settings,
+        name=args.name,
+        rooms=args.rooms,
+        scopes=getattr(args, "scope", ()),
+    )
 
 
 def open_client(args: argparse.Namespace, env: Environment, **options: Any) -> ChatClient:
@@ -300,7 +341,12 @@ async def cmd_token(args: argparse.Namespace, env: Environment) -> int:
     _write(
         env,
         mint_token(
-            user=args.user, settings=settings, name=args.name, rooms=args.rooms, ttl=args.ttl
+            user=args.user,
+            settings=settings,
+            name=args.name,
+            rooms=args.rooms,
+            ttl=args.ttl,
+            scopes=args.scope,
         ),
     )
     return ExitStatus.OK
@@ -357,7 +403,18 @@ async def cmd_listen(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
+async def cmd_publish(args: argparse.Namespace, env: Environment) -> int:
+    url = await httpcli.resolve_http_url(args, env, resolve_url(args, env))
+    if url is None:
+        return await cmd_send(args, env)
+    texts = await _read_lines(env) if args.text == ["-"] else [" ".join(args.text)]
+    return await httpcli.publish(args, env, url, resolve_token(args, env), texts)
+
+
 async def cmd_history(args: argparse.Namespace, env: Environment) -> int:
+    url = await httpcli.resolve_http_url(args, env, resolve_url(args, env))
+    if url is not None:
+        return await httpcli.history(args, env, url, resolve_token(args, env))
     style = Style(color=env.color and not args.json)
     async with open_client(args, env, reconnect=False) as chat:
         reply = await chat.history(
@@ -396,6 +453,9 @@ async def cmd_notify(args: argparse.Namespace, env: Environment) -> int:
         payload=parse_payload(args.payload),
         message_id=args.id,
     )
+    http_url = await httpcli.resolve_http_url(args, env, resolve_url(args, env))
+    if http_url is not None and not args.topic_arn:
+        return await _notify_http(args, env, http_url, message)
     topic_arn = args.topic_arn or env.environ.get("CHAT_TOPIC_ARN")
     endpoint_url = args.endpoint_url or env.environ.get("AWS_ENDPOINT_URL")
     region = args.region
@@ -417,6 +477,23 @@ async def cmd_notify(args: argparse.Namespace, env: Environment) -> int:
     )
     _write(env, f"published notification {message['id']} to {topic.rsplit(':', 1)[-1]} ({sns_id})")
     return ExitStatus.OK
+
+
+async def _notify_http(
+    args: argparse.Namespace, env: Environment, url: str, message: dict[str, Any]
+) -> int:
+    token = args.token or env.environ.get("CHAT_TOKEN")
+    if not token:
+        # A dev service token, as `chat token --user chat-cli --scope chat/notify` mints it.
+        settings = load_dev_settings(
+            environ=env.environ,
+            cwd=env.cwd,
+            secret=args.secret,
+            issuer=args.issuer,
+            audience=args.audience,
+        )
+        token = mint_token(user="chat-cli", settings=settings, scopes=["chat/notify"])
+    return await httpcli.notify(args, env, url, token, message)
 
 
 async def cmd_connect(args: argparse.Namespace, env: Environment) -> int:

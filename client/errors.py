@@ -10,6 +10,7 @@
      +-- RequestTimeout        no reply (ack, joined, history, ...) within the timeout
      +-- SendQueueFull         too many sends already waiting for the connection to come back
      +-- ServerError           the server answered ``error {code, message}``
+          +-- HttpError        the HTTP API answered ``{code, message}`` with an error status
 
 Every error carries a short ``code`` so scripts can tell them apart without parsing messages.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "HandshakeError",
+    "HttpError",
     "RequestTimeout",
     "SendQueueFull",
     "ServerError",
@@ -85,3 +87,11 @@ class ServerError(ChatError):
         self.message = message
         self.ref = ref
         super().__init__(f"{code}: {message}" if message else code)
+
+
+class HttpError(ServerError):
+    """The HTTP API answered an error status; ``code`` is the stable one from the body."""
+
+    def __init__(self, code: str, message: str, *, status: int) -> None:
+        self.status = status
+        super().__init__(code, message)

@@ -17,11 +17,20 @@ from typing import Any
 import jwt
 import yaml
 
-__all__ = ["DevSettings", "TokenError", "find_local_yaml", "load_dev_settings", "mint_token"]
+__all__ = [
+    "SCOPES",
+    "DevSettings",
+    "TokenError",
+    "find_local_yaml",
+    "load_dev_settings",
+    "mint_token",
+]
 
 LOCAL_YAML = "local.yaml"
 DEFAULT_TTL = 12 * 3600
 MIN_SECRET_BYTES = 32  # the authorizer refuses shorter HS256 keys
+# The HTTP API's service scopes (its routes say which needs which; see docs/openapi.yaml).
+SCOPES = ("chat/publish", "chat/notify", "chat/admin")
 
 
 class TokenError(Exception):
@@ -134,8 +143,11 @@ def mint_token(
     rooms: Sequence[str] = (),
     ttl: int | None = None,
     now: float | None = None,
+    scopes: Sequence[str] = (),
 ) -> str:
-    """An HS256 JWT the authorizer accepts: ``sub``, ``name``, ``rooms`` (private), ``exp``."""
+    """An HS256 JWT the authorizer accepts: ``sub``, ``name``, ``rooms`` (private), ``exp``;
+    with ``scopes`` (``chat/notify``, ``chat/publish``, ``chat/admin``) a service token for the
+    HTTP API's service routes, its OAuth ``scope`` claim as a client-credentials grant gives."""
     if not settings.secret:
         raise TokenError(
             "no dev JWT secret: pass --secret, set CHAT_JWT_SECRET, or run from the project "
@@ -156,4 +168,9 @@ def mint_token(
         claims["iss"] = settings.issuer
     if settings.audience:
         claims["aud"] = settings.audience
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise TokenError(f"unknown scope {unknown[0]!r}: expected one of {', '.join(SCOPES)}")
+    if scopes:
+        claims["scope"] = " ".join(dict.fromkeys(scopes))
     return jwt.encode(claims, settings.secret, algorithm="HS256")

@@ -8,6 +8,7 @@ import {
   decodeToken,
   dmPeer,
   dmRoom,
+  fetchHistoryPage,
   isDm,
   messagesOf,
   newRef,
@@ -112,6 +113,17 @@ function userIdFor(name) {
     .slice(0, 128);
 }
 
+/** The stack's HTTP API, when /_local/config names one (same loopback rule as the socket). */
+function httpUrlFromConfig(config) {
+  if (typeof config.httpUrl !== "string" || !config.httpUrl) return null;
+  const target = new URL(config.httpUrl);
+  const loopback = ["127.0.0.1", "localhost", "[::1]"];
+  if (loopback.includes(target.hostname) && !loopback.includes(location.hostname)) {
+    target.hostname = location.hostname;
+  }
+  return target.toString();
+}
+
 function socketUrlFromConfig(config) {
   const url = config.ws_url ?? config.websocket_url ?? config.wsUrl ?? config.url;
   if (typeof url !== "string" || !url) throw new Error("/_local/config has no WebSocket URL");
@@ -163,7 +175,8 @@ ui.localForm.addEventListener("submit", async (event) => {
       if (expiresSoon(latest)) latest = await localToken(user, name);
       return latest;
     };
-    startSession({ url: socketUrlFromConfig(config), token, getToken });
+    const httpUrl = httpUrlFromConfig(config);
+    startSession({ url: socketUrlFromConfig(config), token, getToken, httpUrl });
   } catch (error) {
     toast("error", "Sign-in failed", `${error.message}. Is the local stack running (make run)?`);
   } finally {
@@ -208,12 +221,12 @@ function prefillForms() {
   }
 }
 
-function startSession({ url, token, getToken }) {
+function startSession({ url, token, getToken, httpUrl = null }) {
   const claims = decodeToken(token) ?? {};
   const me = { id: String(claims.sub ?? ""), name: String(claims.name ?? claims.sub ?? "me") };
   names.set(me.id, me.name);
   const connection = new ChatConnection({ url, getToken });
-  session = { me, connection };
+  session = { me, connection, httpUrl, getToken: getToken ?? (async () => token) };
   connection.addEventListener("state", (event) => showState(event.detail));
   connection.addEventListener("open", (event) => onOpen(event.detail));
   connection.addEventListener("server", (event) => onServerEvent(event.detail));
@@ -419,10 +432,32 @@ function loadEarlier(conversation) {
   const oldest = conversation.log.messages[0];
   if (!oldest || conversation.earlier.disabled) return;
   conversation.earlier.disabled = true;
+  if (session?.httpUrl) {
+    loadEarlierOverHttp(conversation, oldest.seq);
+    return;
+  }
   request(
     { action: "history", room: conversation.room, before: oldest.seq, limit: HISTORY_PAGE },
     { kind: "earlier" },
   );
+}
+
+/** Scrollback over the HTTP API: no frame on the socket, the same page as `history`. */
+async function loadEarlierOverHttp(conversation, before) {
+  try {
+    const token = await session.getToken();
+    const page = await fetchHistoryPage(session.httpUrl, token, conversation.room, {
+      before,
+      limit: HISTORY_PAGE,
+    });
+    showEarlier(conversation, page.messages);
+  } catch {
+    // The socket still works: fall back to it rather than leave the button dead.
+    request(
+      { action: "history", room: conversation.room, before, limit: HISTORY_PAGE },
+      { kind: "earlier" },
+    );
+  }
 }
 
 function showEarlier(conversation, messages) {

@@ -4,7 +4,8 @@
 // jitter, pings before API Gateway's 10-minute idle timeout and drops a socket whose pong never
 // comes. RoomLog keeps one room's messages in seq order, drops duplicates by id and tells when a
 // seq is missing, so the page can fill the gap with `history(after=lastSeq)`. messagesOf reads a
-// `messages` frame (several messages of a room at once) as the messages it carries.
+// `messages` frame (several messages of a room at once) as the messages it carries;
+// fetchHistoryPage reads earlier history over the HTTP API when the stack has one.
 
 export const STATES = Object.freeze({
   IDLE: "idle",
@@ -78,6 +79,39 @@ export function messagesOf(event) {
     .filter((item) => item && typeof item === "object")
     .map((item) => ({ room: event.room, ...item, type: "message" }))
     .sort((a, b) => Number(a.seq) - Number(b.seq));
+}
+
+/**
+ * One page of a room's history from the HTTP API (`GET /rooms/{room}/messages`), in seq order:
+ * `{room, messages, next}`. Rejects with an Error carrying the API's stable `code`.
+ */
+export async function fetchHistoryPage(httpUrl, token, room, { before, after, limit } = {}, fetchImpl = fetch) {
+  const query = new URLSearchParams();
+  if (before !== undefined) query.set("before", String(before));
+  if (after !== undefined) query.set("after", String(after));
+  if (limit !== undefined) query.set("limit", String(limit));
+  const base = httpUrl.replace(/\/+$/, "");
+  const url = `${base}/rooms/${encodeURIComponent(room)}/messages?${query}`;
+  const response = await fetchImpl(url, {
+    headers: { Accept: "application/json", Authorization: `Bearer ${token}` },
+  });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON: reported by status below.
+  }
+  if (!response.ok) {
+    const error = new Error(body?.message ?? `HTTP ${response.status}`);
+    error.code = body?.code ?? (response.status === 401 ? "auth" : "http");
+    error.status = response.status;
+    throw error;
+  }
+  return {
+    room: body?.room ?? room,
+    messages: Array.isArray(body?.messages) ? body.messages : [],
+    next: typeof body?.next === "string" ? body.next : null,
+  };
 }
 
 /**

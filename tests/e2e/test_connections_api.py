@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from websockets.exceptions import ConnectionClosed
 
 from chatcore.connections_api import ConnectionsApi
 from chatcore.gateway import Gateway, Outcome
@@ -68,3 +69,22 @@ def test_posts_arrive_and_errors_read_like_boto3(
         outcomes = Gateway(api).post_many([connection_id, "AAAAAAAAAAAAAAA="], b'{"n":1}')
         assert outcomes == {connection_id: Outcome.DELIVERED, "AAAAAAAAAAAAAAA=": Outcome.GONE}
         assert ws.receive_json(timeout=TIMEOUT) == {"n": 1}
+
+
+def test_delete_closes_the_socket_and_a_second_delete_reads_gone(
+    chat_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the HTTP API's user disconnect does for each of the user's connections.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    api = ConnectionsApi(chat_stack.stack.management_url, region="us-east-1")
+    ws, connection_id = open_connection(chat_stack, "lean-delete")
+    with ws, contextlib.closing(api):
+        answer = api.delete_connection(ConnectionId=connection_id)
+        assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
+        with pytest.raises(ConnectionClosed):
+            ws.receive(timeout=TIMEOUT)
+        assert ws.close_code == 1000
+        with pytest.raises(ClientError) as gone:
+            api.delete_connection(ConnectionId=connection_id)
+        assert gone.value.response["Error"]["Code"] == "GoneException"

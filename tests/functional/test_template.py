@@ -20,6 +20,8 @@ from cfnlint.api import lint_file
 from cfnlint.decode.decode import decode_str
 from samtranslator.translator.transform import transform
 
+from chatcore.httpapi import ROUTE_SCOPES
+from chatcore.httpapi import ROUTES as HTTP_ROUTES
 from local.sources.filters import matches_any, parse_filter_criteria
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +48,7 @@ FUNCTIONS = {
     "BroadcastFunction": "broadcast",
     "NotifyFunction": "notify",
     "FanoutFunction": "fanout",
+    "HttpFunction": "http",
 }
 MANAGE_CONNECTIONS = (
     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
@@ -171,8 +174,14 @@ def test_manage_connections_is_scoped_to_this_api_stage_and_post(cfn: dict[str, 
     assert set(granted) == {
         f"{name}Role"
         for name in ("DisconnectFunction", "ChatFunction", "BroadcastFunction")
-        + ("NotifyFunction", "FanoutFunction")
+        + ("NotifyFunction", "FanoutFunction", "HttpFunction")
     }
+    # Only the HTTP API's user disconnects close connections (DELETE); everyone else only posts.
+    http = granted.pop("HttpFunctionRole")
+    assert http == [
+        {"Fn::Sub": MANAGE_CONNECTIONS},
+        {"Fn::Sub": MANAGE_CONNECTIONS.replace("/POST/", "/DELETE/")},
+    ]
     for resources in granted.values():
         assert resources == [{"Fn::Sub": MANAGE_CONNECTIONS}]
 
@@ -190,8 +199,9 @@ def test_table_actions_are_explicit_and_only_on_our_tables(cfn: dict[str, Any]) 
                 for resource in _as_list(statement["Resource"]):
                     assert json.dumps(resource) in ours, f"{logical_id}: {resource}"
                 scans += [logical_id for a in actions if a == "dynamodb:Scan"]
-    # No Scan on any per-message path: only notifications to everyone list all connections.
-    assert scans == ["NotifyFunctionRole"]
+    # No Scan on any per-message path: only notifications to everyone list all connections
+    # (from SNS, or POST /notifications on the HTTP API).
+    assert sorted(scans) == ["HttpFunctionRole", "NotifyFunctionRole"]
 
 
 def test_only_the_authorizer_reads_the_jwt_secret_and_only_that_one(
@@ -221,6 +231,12 @@ def test_only_the_authorizer_reads_the_jwt_secret_and_only_that_one(
 # --------------------------------------------------------------------------------------------------
 
 
+def _websocket(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        k: r for k, r in resources.items() if r["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}
+    }
+
+
 def _function_of_integration(cfn: dict[str, Any], target: dict[str, Any]) -> str:
     integration_id = re.fullmatch(r"integrations/\$\{(\w+)\}", target["Fn::Sub"])
     assert integration_id, target
@@ -241,7 +257,7 @@ def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
     assert api["RouteSelectionExpression"] == "$request.body.action"
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
-        for r in _of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+        for r in _websocket(_of_type(cfn, "AWS::ApiGatewayV2::Route")).values()
     }
     assert set(routes) == set(ROUTES)
     permissions = {
@@ -262,7 +278,7 @@ def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
 def test_connect_runs_the_request_authorizer_on_the_token_query_string(
     cfn: dict[str, Any],
 ) -> None:
-    routes = _of_type(cfn, "AWS::ApiGatewayV2::Route")
+    routes = _websocket(_of_type(cfn, "AWS::ApiGatewayV2::Route"))
     connect = next(
         r["Properties"] for r in routes.values() if r["Properties"]["RouteKey"] == "$connect"
     )
@@ -281,7 +297,7 @@ def test_connect_runs_the_request_authorizer_on_the_token_query_string(
 
 
 def test_stage_throttles_and_writes_access_logs_without_bodies(cfn: dict[str, Any]) -> None:
-    (stage,) = _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = _websocket(_of_type(cfn, "AWS::ApiGatewayV2::Stage")).values()
     props = stage["Properties"]
     assert props["StageName"] == {"Ref": "StageName"}
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == {
@@ -305,7 +321,7 @@ def test_stage_throttles_and_writes_access_logs_without_bodies(cfn: dict[str, An
     }
     # The deployment must see every route, or the stage serves an incomplete API.
     deployment = cfn["Resources"][props["DeploymentId"]["Ref"]]
-    routes = set(_of_type(cfn, "AWS::ApiGatewayV2::Route"))
+    routes = set(_websocket(_of_type(cfn, "AWS::ApiGatewayV2::Route")))
     assert set(deployment["DependsOn"]) == routes
 
 
@@ -449,3 +465,120 @@ def test_layer_is_built_by_its_makefile_into_python(sam: dict[str, Any], tmp_pat
     names = [re.split(r"[<>=~!\[;\s]", line)[0] for line in text.splitlines()]
     assert [n for n in names if n and not n.startswith("#")] == ["aws-lambda-powertools", "pyjwt"]
     assert "aws-lambda-powertools[tracer]" in text and "pyjwt[crypto]" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# The HTTP API
+# --------------------------------------------------------------------------------------------------
+
+
+def _http(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in resources.items() if r["Properties"]["ApiId"] == {"Ref": "HttpApi"}}
+
+
+def test_http_api_allows_the_configured_browser_origins(cfn: dict[str, Any]) -> None:
+    api = cfn["Resources"]["HttpApi"]["Properties"]
+    assert api["ProtocolType"] == "HTTP"
+    cors = api["CorsConfiguration"]
+    # The WebSocket side's allowlist, split; empty (the default) allows any origin.
+    assert cors["AllowOrigins"] == {
+        "Fn::If": ["AllowsAnyOrigin", ["*"], {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}]
+    }
+    assert cfn["Conditions"]["AllowsAnyOrigin"] == {"Fn::Equals": [{"Ref": "AllowedOrigins"}, ""]}
+    assert {"authorization", "content-type", "idempotency-key"} <= set(cors["AllowHeaders"])
+    assert {"GET", "POST"} <= set(cors["AllowMethods"])
+    assert cors["AllowCredentials"] is False
+
+
+def test_http_stage_throttles_explicitly_and_logs_without_secrets(cfn: dict[str, Any]) -> None:
+    (stage,) = _http(_of_type(cfn, "AWS::ApiGatewayV2::Stage")).values()
+    props = stage["Properties"]
+    assert props["StageName"] == "$default"
+    assert props["AutoDeploy"] is True
+    # Route settings without both limits would throttle every request to 0.
+    settings = props["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "HttpThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "HttpThrottlingBurstLimit"}
+    for name in ("HttpThrottlingRateLimit", "HttpThrottlingBurstLimit"):
+        assert cfn["Parameters"][name]["MinValue"] >= 1
+    logs = props["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["HttpAccessLogGroup", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert {"requestId", "routeKey", "status", "authorizerError"} <= set(fields)
+    assert not any(
+        word in value.lower() for value in fields.values() for word in ("body", "header", "token")
+    )
+    group = cfn["Resources"]["HttpAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_http_routes_are_the_documented_ones_on_the_http_function(cfn: dict[str, Any]) -> None:
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in _http(_of_type(cfn, "AWS::ApiGatewayV2::Route")).values()
+    }
+    assert set(routes) == set(HTTP_ROUTES)
+    for key, route in routes.items():
+        integration_id = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
+        assert integration_id, route
+        integration = cfn["Resources"][integration_id.group(1)]["Properties"]
+        assert integration["IntegrationType"] == "AWS_PROXY"
+        assert integration["PayloadFormatVersion"] == "2.0"
+        assert integration["IntegrationUri"] == {"Fn::GetAtt": ["HttpFunction", "Arn"]}
+        assert integration["TimeoutInMillis"] <= 30_000
+        # Every route is authorized: the JWT authorizer for RS256, the Lambda one for HS256.
+        assert route["AuthorizationType"] == {"Fn::If": ["IsHs256", "CUSTOM", "JWT"]}
+        assert route["AuthorizerId"] == {
+            "Fn::If": ["IsHs256", {"Ref": "HttpLambdaAuthorizer"}, {"Ref": "HttpJwtAuthorizer"}]
+        }
+        # The JWT authorizer's route scopes are exactly the ones the Lambda authorizer enforces.
+        scopes = route.get("AuthorizationScopes")
+        if key in ROUTE_SCOPES:
+            assert scopes == {
+                "Fn::If": ["IsHs256", {"Ref": "AWS::NoValue"}, list(ROUTE_SCOPES[key])]
+            }
+        else:
+            assert scopes is None, key
+    permission = cfn["Resources"]["HttpPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "HttpFunction"}
+    assert permission["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+        "${HttpApi}/$default/*"
+    }
+
+
+def test_http_authorizer_is_picked_by_the_jwt_algorithm(cfn: dict[str, Any]) -> None:
+    conditions = cfn["Conditions"]
+    assert conditions["IsHs256"] == {"Fn::Equals": [{"Ref": "JwtAlgorithm"}, "HS256"]}
+    assert conditions["UsesJwtAuthorizer"] == {"Fn::Equals": [{"Ref": "JwtAlgorithm"}, "RS256"]}
+    assert cfn["Parameters"]["JwtAlgorithm"]["AllowedValues"] == ["HS256", "RS256"]
+    jwt_authorizer = cfn["Resources"]["HttpJwtAuthorizer"]
+    assert jwt_authorizer["Condition"] == "UsesJwtAuthorizer"
+    props = jwt_authorizer["Properties"]
+    assert props["AuthorizerType"] == "JWT"
+    assert props["IdentitySource"] == ["$request.header.Authorization"]
+    assert props["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"},
+        "Audience": {"Fn::Split": [",", {"Ref": "JwtAudience"}]},
+    }
+    lambda_authorizer = cfn["Resources"]["HttpLambdaAuthorizer"]
+    assert lambda_authorizer["Condition"] == "IsHs256"
+    props = lambda_authorizer["Properties"]
+    assert props["AuthorizerType"] == "REQUEST"
+    assert props["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert props["EnableSimpleResponses"] is True
+    assert "${AuthorizerFunction.Arn}" in props["AuthorizerUri"]["Fn::Sub"]
+    # Cached per token and route, or one route's "yes" would open the scoped routes.
+    assert props["IdentitySource"] == ["$request.header.Authorization", "$context.routeKey"]
+    assert props["AuthorizerResultTtlInSeconds"] > 0
+    permission = cfn["Resources"]["HttpAuthorizerPermission"]
+    assert permission["Condition"] == "IsHs256"
+    assert permission["Properties"]["SourceArn"]["Fn::Sub"].endswith(
+        "${HttpApi}/authorizers/${HttpLambdaAuthorizer}"
+    )
+
+
+def test_outputs_give_the_http_api_url(cfn: dict[str, Any]) -> None:
+    assert cfn["Outputs"]["HttpApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }

@@ -8,6 +8,7 @@ MessagesTable stream from moto into the broadcast handler through the template's
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,13 +23,14 @@ from local.sources.filters import matches_any, parse_filter_criteria
 from tests.support.events import (
     connect_event,
     disconnect_event,
+    http_request,
     lambda_stream_record,
     message_request,
     stream_event,
 )
 from tests.support.handlers import FakeManagementApi, LambdaContext, load_handler
 
-__all__ = ["FUNCTIONS", "ChatHarness", "User", "harness"]
+__all__ = ["FUNCTIONS", "ChatHarness", "Response", "User", "harness"]
 
 FUNCTIONS = {
     "authorizer": "AuthorizerFunction",
@@ -38,7 +40,15 @@ FUNCTIONS = {
     "broadcast": "BroadcastFunction",
     "notify": "NotifyFunction",
     "fanout": "FanoutFunction",
+    "http": "HttpFunction",
 }
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,21 @@ class ChatHarness:
         replies = self.say(connection_id, body)
         assert len(replies) == 1, replies
         return replies[0]
+
+    def http(self, route_key: str, user: User, **options: Any) -> Response:
+        """Call the HTTP API function with a 2.0 event for ``route_key`` from ``user`` (options
+        as ``tests.support.events.http_request``); return the status and the decoded body."""
+        scopes = options.pop("scopes", ())
+        env = options.pop("env", {})
+        event = http_request(
+            route_key, user=user.id, name=user.name, rooms=user.rooms, scopes=scopes, **options
+        )
+        answer = self.invoke("http", event, **env)
+        return Response(
+            status=answer["statusCode"],
+            body=json.loads(answer["body"]) if answer.get("body") else None,
+            headers=answer.get("headers", {}),
+        )
 
     # ---- the MessagesTable stream -------------------------------------------------------
 

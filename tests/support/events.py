@@ -14,12 +14,15 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 __all__ = [
     "EVENTS_DIR",
     "authorizer_event",
     "connect_event",
     "disconnect_event",
+    "http_authorizer_event",
+    "http_request",
     "lambda_stream_record",
     "load_event",
     "message_request",
@@ -172,3 +175,92 @@ def sqs_event(bodies: Iterable[str], *, queue_arn: str | None = None) -> dict[st
             record["eventSourceARN"] = queue_arn
         records.append(record)
     return {"Records": records}
+
+
+def http_request(
+    route_key: str,
+    *,
+    user: str,
+    name: str | None = None,
+    rooms: Iterable[str] = (),
+    scopes: Iterable[str] = (),
+    path: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    body: Mapping[str, Any] | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    authorizer: str = "lambda",
+) -> dict[str, Any]:
+    """An HTTP API 2.0 event for ``route_key`` (``GET /rooms/{room}/messages``), as API Gateway
+    sends it after its JWT authorizer (``authorizer="jwt"``: claims as strings) or the HS256
+    Lambda authorizer (``"lambda"``: its context). Keys API Gateway leaves out stay out."""
+    event = load_event("http_jwt" if authorizer == "jwt" else "http_lambda")
+    context = event["requestContext"]
+    method, template = route_key.split(" ", 1)
+    params = dict(path or {})
+    raw_path = template
+    for key, value in params.items():
+        raw_path = raw_path.replace(f"{{{key}}}", quote(value, safe=""))
+    event["routeKey"] = context["routeKey"] = route_key
+    event["rawPath"] = context["http"]["path"] = raw_path
+    context["http"]["method"] = method
+    request_id = uuid.uuid4().hex[:16]
+    context["requestId"] = request_id
+    context["timeEpoch"] = int(datetime.datetime.now(datetime.UTC).timestamp() * 1000)
+    if params:
+        event["pathParameters"] = params
+    else:
+        event.pop("pathParameters", None)
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["rawQueryString"] = urlencode(dict(query))
+    else:
+        event.pop("queryStringParameters", None)
+        event["rawQueryString"] = ""
+    event["headers"].pop("content-length", None)
+    event["headers"].pop("content-type", None)
+    if body is None:
+        event.pop("body", None)
+    else:
+        text = json.dumps(body) if isinstance(body, Mapping) else body
+        event["body"] = text
+        event["headers"]["content-type"] = "application/json"
+        event["headers"]["content-length"] = str(len(text.encode()))
+    event["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
+    rooms, scopes = list(rooms), list(scopes)
+    if authorizer == "jwt":
+        claims = context["authorizer"]["jwt"]["claims"]
+        claims["sub"] = claims["username"] = user
+        if name:
+            claims["name"] = name
+        if rooms:
+            claims["rooms"] = f"[{' '.join(rooms)}]"
+        else:
+            claims.pop("rooms", None)
+        if scopes:
+            claims["scope"] = " ".join(scopes)
+    else:
+        lam: dict[str, Any] = {"name": name or user, "rooms": ",".join(rooms), "userId": user}
+        if scopes:
+            lam["scope"] = " ".join(scopes)
+        context["authorizer"] = {"lambda": lam}
+    return event
+
+
+def http_authorizer_event(
+    token: str | None, *, route_key: str = "POST /notifications"
+) -> dict[str, Any]:
+    """The HS256 Lambda authorizer's 2.0 input for one route (``token=None``: no header)."""
+    event = load_event("http_authorizer")
+    method, path = route_key.split(" ", 1)
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    arn = event["routeArn"].rsplit("/$default/", 1)[0]
+    event["routeArn"] = f"{arn}/$default/{method}{path}"
+    if token is None:
+        event["headers"].pop("authorization")
+        event["identitySource"] = [route_key]
+    else:
+        event["headers"]["authorization"] = f"Bearer {token}"
+        event["identitySource"] = [f"Bearer {token}", route_key]
+    return event

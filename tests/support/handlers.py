@@ -81,6 +81,7 @@ class FakeManagementApi:
         self.throttle: dict[str, int] = {}
         self.endpoints: list[str] = []
         self.attempts: dict[str, int] = defaultdict(int)
+        self.deleted: list[str] = []
         self._lock = threading.Lock()
 
     def factory(self, endpoint_url: str, max_pool_connections: int) -> FakeManagementApi:
@@ -97,6 +98,14 @@ class FakeManagementApi:
                 raise _error(_LimitExceeded, "LimitExceededException", 429)
             self.posted[ConnectionId].append(bytes(Data))
         return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def delete_connection(self, *, ConnectionId: str) -> dict[str, Any]:
+        """``DELETE @connections/{id}``: recorded in ``deleted``; 410 for ``gone`` ids."""
+        with self._lock:
+            if ConnectionId in self.gone:
+                raise _error(_Gone, "GoneException", 410)
+            self.deleted.append(ConnectionId)
+        return {"ResponseMetadata": {"HTTPStatusCode": 204}}
 
     def events(self, connection_id: str) -> list[dict[str, Any]]:
         """Every event posted to one connection, decoded, oldest first."""

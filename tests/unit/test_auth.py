@@ -276,3 +276,31 @@ def test_identity_round_trips_through_the_authorizer_context() -> None:
         Identity.from_context({})
     with pytest.raises(AuthError):
         Identity.from_context(None)
+
+
+def test_audience_is_aud_or_else_client_id_as_the_http_jwt_authorizer_checks() -> None:
+    verifier = hs_verifier(audience="app-client")
+    # Cognito access tokens (users' and client-credentials ones) carry client_id and no aud.
+    assert verifier.verify(hs_token(claims(client_id="app-client"))).user_id == "alice"
+    assert verifier.verify(hs_token(claims(aud=["other", "app-client"]))).user_id == "alice"
+    for bad in (claims(client_id="other"), claims(aud="other", client_id="app-client"), claims()):
+        with pytest.raises(AuthError, match="InvalidAudience"):
+            verifier.verify(hs_token(bad))
+
+
+def test_service_tokens_carry_their_scopes_to_the_context() -> None:
+    token = mint_token(SECRET, sub="billing", scopes=["chat/notify", "chat/publish"])
+    identity = hs_verifier().verify(token)
+    assert identity.scopes == ("chat/notify", "chat/publish")
+    assert identity.to_context()["scope"] == "chat/notify chat/publish"
+    assert Identity.from_context(identity.to_context()) == identity
+    # A user token's context is what it always was.
+    assert "scope" not in hs_verifier().verify(hs_token(claims())).to_context()
+
+
+def test_audience_may_be_a_list_of_app_clients() -> None:
+    verifier = hs_verifier(audience="users-client,billing-client")
+    assert verifier.verify(hs_token(claims(client_id="billing-client"))).user_id == "alice"
+    assert verifier.verify(hs_token(claims(aud="users-client"))).user_id == "alice"
+    with pytest.raises(AuthError, match="InvalidAudience"):
+        verifier.verify(hs_token(claims(client_id="someone-else")))

@@ -383,7 +383,7 @@ def test_a_missing_or_unreadable_template_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_app_template_has_seven_functions_with_their_code_and_the_core_layer(
+def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
     app_stack: Stack,
 ) -> None:
     assert set(app_stack.functions) == {
@@ -394,6 +394,7 @@ def test_app_template_has_seven_functions_with_their_code_and_the_core_layer(
         "BroadcastFunction",
         "NotifyFunction",
         "FanoutFunction",
+        "HttpFunction",
     }
     for function in app_stack.functions.values():
         assert (function.code_dir / "app.py").is_file()
@@ -470,6 +471,9 @@ def test_app_template_follows_stage_and_algorithm_parameters() -> None:
             "StageName": "prod",
             "JwtAlgorithm": "RS256",
             "JwtJwksUrl": "https://issuer.example/.well-known/jwks.json",
+            # The HTTP API's JWT authorizer needs both.
+            "JwtIssuer": "https://issuer.example",
+            "JwtAudience": "chat-app",
         },
     )
     assert stack.websocket_apis[0].stage == "prod"

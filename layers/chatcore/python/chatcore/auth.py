@@ -2,13 +2,17 @@
 
 Algorithms are pinned by configuration (``HS256`` with a key of at least 32 bytes, or ``RS256``
 with keys from a JWKS through PyJWT's caching ``PyJWKClient``); ``exp`` and ``sub`` are required,
-``iss`` and ``aud`` are checked when configured, with a small leeway for clock skew. Only
-``verify`` sees the token and nothing here logs it. The identity travels to every later event
-through the authorizer context, whose values API Gateway requires to be strings.
+``iss`` and ``aud`` are checked when configured, with a small leeway for clock skew. The audience
+check accepts ``client_id`` when a token has no ``aud``, as API Gateway's JWT authorizer does
+(Cognito access tokens, user or client-credentials, carry ``client_id`` only), so one token works
+on both APIs. Only ``verify`` sees the token and nothing here logs it. The identity travels to
+every later event through the authorizer context, whose values API Gateway requires to be
+strings; ``identity_from_claims`` reads the same identity from claims a JWT authorizer passed on.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +32,9 @@ __all__ = [
     "Unauthorized",
     "build_policy",
     "check_origin",
+    "identity_from_claims",
     "mint_token",
+    "parse_scopes",
 ]
 
 MIN_HS256_KEY_BYTES = 32
@@ -59,9 +65,14 @@ class Identity:
     user_id: str
     name: str
     rooms: tuple[str, ...] = field(default=())
+    # OAuth scopes of the token (``chat/notify`` ...): what a service may do on the HTTP API.
+    scopes: tuple[str, ...] = field(default=())
 
     def to_context(self) -> dict[str, str]:
-        return {"userId": self.user_id, "name": self.name, "rooms": ",".join(self.rooms)}
+        context = {"userId": self.user_id, "name": self.name, "rooms": ",".join(self.rooms)}
+        if self.scopes:
+            context["scope"] = " ".join(self.scopes)
+        return context
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any] | None) -> Identity:
@@ -76,6 +87,7 @@ class Identity:
             user_id=user_id,
             name=name if isinstance(name, str) and name else user_id,
             rooms=tuple(r for r in str(rooms).split(",") if r),
+            scopes=parse_scopes(context.get("scope")),
         )
 
 
@@ -103,7 +115,8 @@ class TokenVerifier:
     ) -> None:
         self.algorithm = algorithm
         self._issuer = issuer or None
-        self._audience = audience or None
+        # A comma list: one app client for users, one per service (Cognito: their client ids).
+        self._audiences = frozenset(a.strip() for a in (audience or "").split(",") if a.strip())
         self._leeway = leeway
         self._secret: bytes | None = None
         self._jwks: jwt.PyJWKClient | None = None
@@ -135,25 +148,85 @@ class TokenVerifier:
                 key,
                 algorithms=[self.algorithm],
                 issuer=self._issuer,
-                audience=self._audience,
                 leeway=self._leeway,
                 options={
                     "require": ["exp", "sub"],
-                    "verify_aud": self._audience is not None,
+                    # Checked below: PyJWT knows only "aud", and Cognito access tokens lack it.
+                    "verify_aud": False,
                     "verify_iss": self._issuer is not None,
                 },
             )
         except jwt.PyJWTError as exc:
             # The exception class names the failure (ExpiredSignatureError, ...) without the token.
             raise AuthError(f"invalid token: {type(exc).__name__}") from None
+        if self._audiences and not _audience_matches(claims, self._audiences):
+            raise AuthError("invalid token: InvalidAudienceError")
         return _identity(claims)
+
+
+def _audience_matches(claims: Mapping[str, Any], audiences: frozenset[str]) -> bool:
+    """``aud`` (a string or a list) names an audience; without ``aud``, ``client_id`` must."""
+    aud = claims.get("aud")
+    if aud is None:
+        return claims.get("client_id") in audiences
+    if isinstance(aud, str):
+        return aud in audiences
+    return isinstance(aud, list) and any(a in audiences for a in aud)
+
+
+def parse_scopes(value: Any) -> tuple[str, ...]:
+    """OAuth scopes from a ``scope`` claim ("a b"), a ``scp`` list, or the string API Gateway
+    makes of a list claim ("[a b]")."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        text = str(value).strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        items = text.replace(",", " ").split()
+    return tuple(dict.fromkeys(i for i in items if i))
+
+
+def _claim_list(value: Any) -> Any:
+    """A list claim as API Gateway's JWT authorizer passes it on: ``"[a b]"`` (or JSON)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return []
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text[1:-1].split()
+        return parsed if isinstance(parsed, list) else [parsed]
+    return text.split(",")
+
+
+def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
+    """The identity from claims the HTTP API's JWT authorizer already verified.
+
+    API Gateway passes every claim as a string (a list becomes ``"[a b]"``); the same rules as
+    ``TokenVerifier.verify`` then apply, so a token names the same user on both APIs.
+    """
+    plain = dict(claims)
+    if "rooms" in plain:
+        plain["rooms"] = _claim_list(plain["rooms"])
+    return _identity(plain)
 
 
 def _identity(claims: Mapping[str, Any]) -> Identity:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not USER_PATTERN.fullmatch(sub):
         raise AuthError("the token's sub is not a usable user id")
-    name = claims.get("name") or claims.get("preferred_username") or claims.get("cognito:username")
+    name = (
+        claims.get("name")
+        or claims.get("preferred_username")
+        or claims.get("cognito:username")
+        or claims.get("username")
+    )
     if not isinstance(name, str) or not name.strip():
         name = sub
     raw_rooms = claims.get("rooms") or []
@@ -164,7 +237,8 @@ def _identity(claims: Mapping[str, Any]) -> Identity:
         for r in raw_rooms
         if isinstance(r, str) and r.startswith(PRIVATE_PREFIX) and ROOM_PATTERN.fullmatch(r)
     )
-    return Identity(user_id=sub, name=name.strip()[:MAX_NAME_LENGTH], rooms=rooms)
+    scopes = parse_scopes(claims.get("scope")) or parse_scopes(claims.get("scp"))
+    return Identity(user_id=sub, name=name.strip()[:MAX_NAME_LENGTH], rooms=rooms, scopes=scopes)
 
 
 def _normal_origin(origin: str) -> str:
@@ -208,9 +282,11 @@ def mint_token(
     ttl_seconds: int = 3600,
     issuer: str | None = None,
     audience: str | None = None,
+    scopes: Collection[str] = (),
     now: float | None = None,
 ) -> str:
-    """An HS256 development token, as the local stack and ``chat token`` hand out."""
+    """An HS256 development token, as the local stack and ``chat token`` hand out; ``scopes``
+    become the OAuth ``scope`` claim a service token carries."""
     key = _check_hs256_key(secret)
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {"sub": sub, "iat": issued, "exp": issued + ttl_seconds}
@@ -222,4 +298,6 @@ def mint_token(
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    if scopes:
+        claims["scope"] = " ".join(scopes)
     return jwt.encode(claims, key, algorithm="HS256")

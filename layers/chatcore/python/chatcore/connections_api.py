@@ -64,8 +64,15 @@ class ConnectionsApi:
         self._host = urlsplit(self._base).netloc
 
     def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
-        url = f"{self._base}/@connections/{quote(ConnectionId, safe='')}"
-        request = AWSRequest(method="POST", url=url, data=Data, headers={"Host": self._host})
+        return self._send("POST", ConnectionId, Data, "PostToConnection")
+
+    def delete_connection(self, *, ConnectionId: str) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        """``DELETE @connections/{id}``: API Gateway closes the socket (204; 410 when gone)."""
+        return self._send("DELETE", ConnectionId, b"", "DeleteConnection")
+
+    def _send(self, method: str, connection_id: str, data: bytes, operation: str) -> dict[str, Any]:
+        url = f"{self._base}/@connections/{quote(connection_id, safe='')}"
+        request = AWSRequest(method=method, url=url, data=data, headers={"Host": self._host})
         if self._credentials is not None:
             # Frozen per call: Lambda's credentials rotate, and the chain refreshes them.
             SigV4Auth(self._credentials.get_frozen_credentials(), _SERVICE, self._region).add_auth(
@@ -73,13 +80,13 @@ class ConnectionsApi:
             )
         try:
             reply = self._http.request(
-                "POST", url, body=Data, headers=dict(request.headers.items())
+                method, url, body=data, headers=dict(request.headers.items())
             )
         except urllib3.exceptions.HTTPError as exc:
             raise EndpointConnectionError(endpoint_url=url, error=exc) from None
         if 200 <= reply.status < 300:
             return {"ResponseMetadata": {"HTTPStatusCode": reply.status}}
-        raise ClientError(_error_response(reply), "PostToConnection")
+        raise ClientError(_error_response(reply), operation)
 
     def close(self) -> None:
         """Close the pooled connections (a Lambda never needs to; tests and tools do)."""
