@@ -401,7 +401,7 @@ class LocalStack:
                     "outputs": {
                         key: real_arns.get(value, value) for key, value in stack.outputs.items()
                     },
-                    "httpApiUrl": self.http_apis[0].url if self.http_apis else None,
+                    "httpUrl": self.http_apis[0].url if self.http_apis else None,
                 },
             ),
         )
