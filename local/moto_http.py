@@ -1,0 +1,179 @@
+"""HTTP for the embedded moto server: kept-alive connections and a count of requests.
+
+werkzeug's development server, which moto's server uses, answers every request with
+``Connection: close``: each boto3 call from a handler paid a new TCP connection, a new server
+thread and werkzeug's 10 ms drain of the socket afterwards. :class:`KeepAliveHandler` keeps the
+connection open for the next request when that is safe (the request said how long its body was),
+so each of a worker's pooled boto3 connections keeps one server thread, as a real HTTP/1.1
+endpoint does. Anything else (a chunked upload, a request without a length) goes through
+werkzeug's own path and closes as before.
+
+:class:`RequestCounter` counts the requests the server answered, by DynamoDB operation, and
+serves the counts at ``GET /_local/requests`` (no AWS service answers there: bucket names cannot
+start with ``_``). Benchmarks read it to count the DynamoDB requests a ``send`` costs on the wire.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+__all__ = ["KeepAliveHandler", "RequestCounter", "close_connections", "COUNTS_PATH"]
+
+COUNTS_PATH = "/_local/requests"
+
+_NO_BODY = (204, 304)
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    """werkzeug's request handler, answering over one connection until the client closes it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns = _connections(self.server)
+        with conns[0]:
+            conns[1].add(self.connection)
+
+    def finish(self) -> None:
+        conns = _connections(self.server)
+        with conns[0]:
+            conns[1].discard(self.connection)
+        super().finish()
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length")
+        if (
+            self.headers.get("Transfer-Encoding")
+            or (length is None and self.command not in ("GET", "HEAD", "DELETE", "OPTIONS"))
+            or self.headers.get("Connection", "").lower() == "close"
+        ):
+            # werkzeug's path: it reads what it can and closes the connection.
+            self.close_connection = True
+            super().run_wsgi()
+            return
+        try:
+            size = int(length or 0)
+        except ValueError:
+            self.close_connection = True
+            super().run_wsgi()
+            return
+        body = self.rfile.read(size) if size else b""
+        environ = self.make_environ()
+        # The whole body is read, so the next request on this connection starts cleanly
+        # whatever the application reads of this one.
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[str] = []
+        headers: list[tuple[str, str]] = []
+
+        def start_response(s: str, h: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[:] = [s]
+            headers[:] = list(h)
+            return lambda data: chunks.append(data)
+
+        chunks: list[bytes] = []
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except (ConnectionError, TimeoutError) as exc:
+            self.connection_dropped(exc, environ)
+            self.close_connection = True
+            return
+        except Exception:
+            # As werkzeug does: log it and answer 500, then close.
+            self.close_connection = True
+            self.server.log("error", f"Error on request:\n{traceback.format_exc()}")
+            self._send(
+                500,
+                "INTERNAL SERVER ERROR",
+                [("Content-Type", "text/plain")],
+                b"Internal Server Error",
+            )
+            return
+        code_text, _, reason = status[0].partition(" ") if status else ("500", "", "")
+        self._send(int(code_text), reason, headers, b"".join(chunks))
+
+    def _send(
+        self, code: int, reason: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> None:
+        self.send_response(code, reason)
+        for key, value in headers:
+            if key.lower() in ("content-length", "connection", "transfer-encoding"):
+                continue
+            self.send_header(key, value)
+        if code not in _NO_BODY and not 100 <= code < 200:
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # Headers and body in one write: two small writes meet Nagle and the client's delayed
+        # ACK, 40 ms per response on a kept-alive connection.
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD" and code not in _NO_BODY:
+            self._headers_buffer.append(body)
+        self.flush_headers()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # werkzeug logs each request at info; the stack keeps its logger at warning anyway.
+        return
+
+
+def _connections(server: Any) -> tuple[threading.Lock, set[socket.socket]]:
+    conns = getattr(server, "_local_connections", None)
+    if conns is None:
+        conns = (threading.Lock(), set())
+        server._local_connections = conns
+    return conns  # type: ignore[no-any-return]
+
+
+def close_connections(server: Any) -> None:
+    """End every kept-alive connection of a stopped server (their threads then finish)."""
+    lock, conns = _connections(server)
+    with lock:
+        open_now = list(conns)
+    for conn in open_now:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class RequestCounter:
+    """Requests answered, by ``X-Amz-Target`` (DynamoDB, Streams, SQS JSON) or ``other``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("PATH_INFO") == COUNTS_PATH and environ.get("REQUEST_METHOD") == "GET":
+                body = json.dumps({"requests": self.snapshot()}).encode()
+                start_response(
+                    "200 OK",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            target = environ.get("HTTP_X_AMZ_TARGET") or "other"
+            with self._lock:
+                self._counts[target] += 1
+            return app(environ, start_response)
+
+        return counted
