@@ -20,15 +20,34 @@ import json
 import socket
 import threading
 import traceback
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-__all__ = ["KeepAliveHandler", "RequestCounter", "close_connections", "COUNTS_PATH"]
+__all__ = ["KeepAliveHandler", "RequestCounter", "close_connections", "COUNTS_PATH", "WRITES_PATH"]
 
 COUNTS_PATH = "/_local/requests"
+WRITES_PATH = "/_local/writes"
+
+# DynamoDB operations that can add stream records.
+_WRITES = frozenset(
+    f"DynamoDB_20120810.{op}"
+    for op in (
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    )
+)
+_ANY_TABLE = "*"
+_MAX_WAIT = 30.0
 
 _NO_BODY = (204, 304)
 
@@ -73,6 +92,7 @@ class KeepAliveHandler(MotoRequestHandler):
         # The whole body is read, so the next request on this connection starts cleanly
         # whatever the application reads of this one.
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["local.body"] = body
         status: list[str] = []
         headers: list[tuple[str, str]] = []
 
@@ -136,7 +156,7 @@ def _connections(server: Any) -> tuple[threading.Lock, set[socket.socket]]:
     if conns is None:
         conns = (threading.Lock(), set())
         server._local_connections = conns
-    return conns  # type: ignore[no-any-return]
+    return conns
 
 
 def close_connections(server: Any) -> None:
@@ -152,28 +172,91 @@ def close_connections(server: Any) -> None:
 
 
 class RequestCounter:
-    """Requests answered, by ``X-Amz-Target`` (DynamoDB, Streams, SQS JSON) or ``other``."""
+    """Requests answered, by ``X-Amz-Target`` (DynamoDB, Streams, SQS JSON) or ``other``.
+
+    It also numbers the DynamoDB writes per table: ``GET /_local/writes?table=T&after=N&wait=S``
+    answers ``{"generation": G}`` as soon as table ``T`` has taken a write past generation ``N``
+    (or after ``S`` seconds). The stack's stream pollers wait on it instead of sleeping, so a
+    record is read as soon as it exists (local/sources/wakeup.py).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._written = threading.Condition()
+        self._generations: Counter[str] = Counter()
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
 
+    def generation(self, table: str) -> int:
+        # Writes whose tables are not known (a body we could not read) count for every table.
+        return self._generations[table] + self._generations[_ANY_TABLE]
+
+    def wait_for_write(self, table: str, after: int, wait: float) -> int:
+        with self._written:
+            self._written.wait_for(lambda: self.generation(table) > after, timeout=wait)
+            return self.generation(table)
+
     def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
         def counted(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("PATH_INFO") == COUNTS_PATH and environ.get("REQUEST_METHOD") == "GET":
-                body = json.dumps({"requests": self.snapshot()}).encode()
-                start_response(
-                    "200 OK",
-                    [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-                )
-                return [body]
+            path = environ.get("PATH_INFO")
+            if path in (COUNTS_PATH, WRITES_PATH) and environ.get("REQUEST_METHOD") == "GET":
+                return self._answer(path, environ, start_response)
             target = environ.get("HTTP_X_AMZ_TARGET") or "other"
             with self._lock:
                 self._counts[target] += 1
-            return app(environ, start_response)
+            result = app(environ, start_response)
+            if target in _WRITES:
+                tables = _tables_of(environ.get("local.body"))
+                with self._written:
+                    for table in tables or (_ANY_TABLE,):
+                        self._generations[table] += 1
+                    self._written.notify_all()
+            return result
 
         return counted
+
+    def _answer(self, path: str, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if path == COUNTS_PATH:
+            answer: dict[str, Any] = {"requests": self.snapshot()}
+        else:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            table = query.get("table", [_ANY_TABLE])[0]
+            try:
+                after = int(query.get("after", ["-1"])[0])
+                wait = min(_MAX_WAIT, max(0.0, float(query.get("wait", ["0"])[0])))
+            except ValueError:
+                after, wait = -1, 0.0
+            answer = {"generation": self.wait_for_write(table, after, wait)}
+        body = json.dumps(answer).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def _tables_of(body: bytes | None) -> list[str]:
+    """The tables a DynamoDB write request names (empty when its body is not at hand)."""
+    if not body:
+        return []
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    tables: set[str] = set()
+    if isinstance(request.get("TableName"), str):
+        tables.add(request["TableName"])
+    for name in request.get("RequestItems") or {}:
+        tables.add(str(name))
+    for entry in request.get("TransactItems") or []:
+        for op in entry.values() if isinstance(entry, dict) else ():
+            if isinstance(op, dict) and isinstance(op.get("TableName"), str):
+                tables.add(op["TableName"])
+    # PartiQL statements name their table inside the text: they wake every table.
+    return sorted(
+        t.split(":table/", 1)[1].split("/", 1)[0] if ":table/" in t else t for t in tables
+    )

@@ -10,6 +10,8 @@ Profiled with py-spy on the embedded server (a 1,000-member ``Query`` with
   (``table.items[hash_key][range_key]``); the fast path reads that one partition.
 * **A deep copy of every matching item before the projection.** Projection builds new items
   anyway (``Item.project`` re-serialises the values), so the copy is skipped when there is one.
+* **Reflection per request.** moto lists the handler's methods (``inspect.getmembers``) on
+  every request to find the action's; the list is cached per class.
 * **The response serialiser.** moto walks botocore's output shape attribute by attribute for
   every item (a quarter of a Query's time). For DynamoDB's item operations the result moto
   builds is already the JSON document (``dynamo_to_dict``); when it holds nothing but JSON types
@@ -25,6 +27,7 @@ with :mod:`local.moto_transactions` (it relies on the same serialised requests).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -49,13 +52,19 @@ _FAST_OPERATIONS = frozenset(
 
 
 def install() -> None:
+    import moto.core.responses as core_responses
+    from moto.core.responses import ActionResult
     from moto.dynamodb.models.table import Table
-    from moto.dynamodb.responses import DynamoResult
 
     if getattr(Table.query, "_fast", False):
         return
     original_query = Table.query
-    original_execute = DynamoResult.execute_result
+    original_execute = ActionResult.execute_result
+    # moto lists a handler class's methods with inspect.getmembers on every request, to find
+    # the one named after the action; a class's methods do not change while it serves.
+    core_responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        core_responses.method_names_from_class
+    )
 
     def query(
         self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, *args: Any, **kwargs: Any
@@ -78,7 +87,7 @@ def install() -> None:
         return original_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
 
     def execute_result(self: Any, context: Any) -> Any:
-        body = _fast_body(self.result, context)
+        body = _fast_body(self.result, context) if type(self) in fast_classes else None
         if body is None:
             return original_execute(self, context)
         content_type = "application/x-amz-json-{}".format(
@@ -86,9 +95,13 @@ def install() -> None:
         )
         return 200, {"Content-Type": content_type}, body
 
+    from moto.dynamodb.responses import DynamoResult
+
+    # Only these two: subclasses that page or transform results keep their own execute_result.
+    fast_classes = (ActionResult, DynamoResult)
     setattr(query, "_fast", True)  # noqa: B010 (a marker on a function)
     Table.query = query  # type: ignore[method-assign]
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+    ActionResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
 # --- Query: one partition instead of the whole table ---------------------------------------
@@ -152,7 +165,9 @@ def _partition_query(
     filter_expression = named.get("filter_expression")
 
     partition = table.items.get(hash_key)
-    candidates = [i for i in partition.values() if isinstance(i, Item)] if partition else []
+    candidates: list[Any] = (
+        [i for i in partition.values() if isinstance(i, Item)] if partition else []
+    )
     candidates.sort(key=lambda item: item.range_key)
     if scan_index_forward is False:
         candidates.reverse()
@@ -249,7 +264,7 @@ def _fast_body(result: Any, context: Any) -> str | None:
     if type(result) is not dict:
         return None
     operation = context.operation_model
-    if operation.name not in _FAST_OPERATIONS:
+    if context.service_model.service_name != "dynamodb" or operation.name not in _FAST_OPERATIONS:
         return None
     # A handler may ask moto to transform some response members; keep moto's path then.
     if getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None):
