@@ -11,7 +11,8 @@ One run of ``python -m local``:
    it answers by operation (``GET /_local/requests``, local/moto_http.py); the difference over
    the K sends, divided by K, is what one send costs the chat function and the broadcaster
    together (a 2-member room). Idle pollers (DynamoDB Streams ``GetRecords``) are counted apart.
-4. **members Query**: M membership items written into ConnectionsTable for one room, then the
+4. **floor of a delivery**: 1,000 bare HTTP POSTs, one at a time, to a minimal server.
+5. **members Query**: M membership items written into ConnectionsTable for one room, then the
    members Query the broadcaster makes (``pk = ROOM#room``, ``ProjectionExpression sk``, every
    page), issued with boto3 from outside the stack: p50 / p99 of R repetitions.
 """
@@ -215,6 +216,49 @@ def _members_query(stack: StackProcess, members: int, repeats: int) -> dict[str,
     return {"members": members, "found": found, "repeats": repeats, "ms": distribution(times)}
 
 
+def _http_post_floor(posts: int) -> dict[str, Any]:
+    """Floor of one delivery: a bare HTTP POST (128-byte body) to a minimal server, one at a
+    time over one kept-alive connection, both ends in this process."""
+    import http.client
+    import http.server
+    import threading
+
+    class Minimal(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Minimal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        body = b"x" * 128
+        conn.request("POST", "/", body=body)
+        conn.getresponse().read()
+        began = time.perf_counter()
+        for _ in range(posts):
+            conn.request("POST", "/", body=body)
+            conn.getresponse().read()
+        seconds = time.perf_counter() - began
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {
+        "posts": posts,
+        "seconds": round(seconds, 3),
+        "ms_per_post": round(seconds * 1000 / posts, 3),
+    }
+
+
 def run_send(
     *,
     sends: int = 100,
@@ -236,6 +280,7 @@ def run_send(
         connect = asyncio.run(_connects(stack, connects, 32))
     return {
         "stack_args": list(extra_args or []),
+        "http_post_floor": _http_post_floor(members),
         "connect": connect,
         "send": send,
         "members_query": query,
