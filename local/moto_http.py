@@ -131,11 +131,19 @@ class KeepAliveHandler(MotoRequestHandler):
         self, code: int, reason: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> None:
         self.send_response(code, reason)
+        declared = None
         for key, value in headers:
-            if key.lower() in ("content-length", "connection", "transfer-encoding"):
+            lower = key.lower()
+            if lower == "content-length":
+                declared = value
+                continue
+            if lower in ("connection", "transfer-encoding"):
                 continue
             self.send_header(key, value)
-        if code not in _NO_BODY and not 100 <= code < 200:
+        if self.command == "HEAD" and declared is not None:
+            # A HEAD answer has no body but tells the length of the GET's (S3 HeadObject).
+            self.send_header("Content-Length", declared)
+        elif code not in _NO_BODY and not 100 <= code < 200:
             self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")

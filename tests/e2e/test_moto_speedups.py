@@ -326,3 +326,31 @@ def test_the_server_counts_requests_by_operation(pair: tuple[Any, Any]) -> None:
     for _ in range(3):
         fast.get_item(TableName=TABLE, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})
     assert counts()["DynamoDB_20120810.GetItem"] == before + 3
+
+
+def test_s3_objects_and_their_head_answer_as_moto_does() -> None:
+    # The kept-alive HTTP path serves every service, not only DynamoDB.
+    servers = (ChildMotoServer(), ChildMotoServer(speedups=False))
+    answers = []
+    for server in servers:
+        server.start()
+        try:
+            s3 = EmbeddedAws(endpoint_url=server.endpoint_url).start().client("s3")
+            s3.create_bucket(Bucket="files")
+            s3.put_object(
+                Bucket="files", Key="a.txt", Body=b"hello world", ContentType="text/plain"
+            )
+            head = s3.head_object(Bucket="files", Key="a.txt")
+            got = s3.get_object(Bucket="files", Key="a.txt")
+            answers.append(
+                (
+                    head["ContentLength"],
+                    head["ContentType"],
+                    got["Body"].read(),
+                    _answer(lambda s3=s3: s3.head_object(Bucket="files", Key="missing")),
+                )
+            )
+        finally:
+            server.stop()
+    assert answers[0] == answers[1]
+    assert answers[0][:3] == (11, "text/plain", b"hello world")
