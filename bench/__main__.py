@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fanout: sample the stack with py-spy during two extra messages (not in the figures)",
     )
+    parser.add_argument(
+        "--join-concurrency",
+        type=int,
+        default=8,
+        help="join: joins in flight per client process (%(default)s; 1 = one user at a time)",
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -176,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     processes=args.processes,
                     join="protocol",
                     join_deadline=300.0,
+                    join_concurrency=args.join_concurrency,
                 )
                 save(f"join-{n}", body, started)
             except Exception as exc:  # noqa: BLE001
