@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): the benchmarks of the local stack, with a table at the end.
 
-    python -m bench                      # every target row, about 15 minutes
+    python -m bench                      # every target row, about 20 minutes
     python -m bench --full               # also 10,000 held and more load shapes (an hour)
     python -m bench --quick              # small sizes, a few minutes
     python -m bench --only send          # sequential sends, requests per send, connects, Query
