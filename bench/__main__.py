@@ -1,7 +1,9 @@
 """``python -m bench`` (``make bench``): the benchmarks of the local stack, with a table at the end.
 
-    python -m bench                      # everything, full sizes (takes a while)
+    python -m bench                      # every target row, about 20 minutes
+    python -m bench --full               # also 10,000 held and more load shapes (an hour)
     python -m bench --quick              # small sizes, a few minutes
+    python -m bench --only send          # sequential sends, requests per send, connects, Query
     python -m bench --only fanout --sizes 1000
     python -m bench --only join          # 1,000 members joined through the protocol
     python -m bench --only load
@@ -22,14 +24,18 @@ from typing import Any
 from bench.common import git_commit, machine, raise_fd_limit, utc_now, write_result
 from bench.report import write_report
 
-SUITES = ("fanout", "join", "load", "hold")
+SUITES = ("send", "fanout", "join", "load", "hold")
+# What `make bench` runs: one of each target row. `hold` (10,000 connections held, twice)
+# takes half an hour alone and runs with --full or --only hold.
+DEFAULT_SUITES = ("send", "fanout", "join", "load")
 
 # connections, rooms, senders, total msg/s, seconds
-# 5 msg/s is what the stack sustains on 2 loaded cores; 100 msg/s shows it saturated.
+# The target row: 200 connections in 20 rooms, 40 senders at 100 msg/s (1,000 deliveries/s).
+LOAD_DEFAULT = [(200, 20, 40, 100.0, 30.0)]
 LOAD_FULL = [
     (200, 10, 20, 5.0, 30.0),
     (1000, 20, 50, 5.0, 30.0),
-    (200, 10, 20, 100.0, 20.0),
+    (200, 20, 40, 100.0, 30.0),
 ]
 LOAD_QUICK = [(100, 5, 10, 5.0, 10.0)]
 
@@ -52,10 +58,20 @@ def _sizes(text: str | None, default: list[int]) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument(
+        "--full", action="store_true", help="also hold 10,000 and more load shapes (an hour)"
+    )
     parser.add_argument("--only", choices=SUITES, action="append", help="run only these")
     parser.add_argument("--sizes", help="comma list of N for fanout / join / hold")
     parser.add_argument("--messages", type=int, default=None, help="messages per fan-out run")
-    parser.add_argument("--repeats", type=int, default=3, help="repetitions of the load test")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repetitions of the load test (1; --full: 3)"
+    )
+    parser.add_argument(
+        "--stack-args",
+        default="",
+        help="send: extra flags for python -m local, e.g. '--aws-process' (compare setups)",
+    )
     parser.add_argument(
         "--load",
         metavar="C:R:S:RATE:SECONDS,...",
@@ -65,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ramp",
         type=float,
-        default=40.0,
-        help="load: connections opened per second (the stack accepts ~50-100/s here)",
+        default=200.0,
+        help="load: connections opened per second (%(default)s, chat loadtest's own default)",
     )
     parser.add_argument(
         "--moto",
@@ -80,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fanout: sample the stack with py-spy during two extra messages (not in the figures)",
     )
+    parser.add_argument(
+        "--join-concurrency",
+        type=int,
+        default=8,
+        help="join: joins in flight per client process (%(default)s; 1 = one user at a time)",
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -87,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         print(write_report())
         return 0
-    suites = args.only or list(SUITES)
+    suites = args.only or list(SUITES if args.full else DEFAULT_SUITES)
+    repeats = args.repeats or (3 if args.full else 1)
     info = {"machine": machine(), "commit": git_commit(), "quick": args.quick}
     failures = 0
 
@@ -101,6 +124,25 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"  -> {write_result(name, body)}")
 
+    if "send" in suites:
+        print("send: sequential sends, DynamoDB requests per send, connects, members Query")
+        started = time.monotonic()
+        try:
+            from bench.send import run_send
+
+            stack_args = args.stack_args.split()
+            body = run_send(
+                sends=30 if args.quick else 100,
+                connects=100 if args.quick else 500,
+                members=1000,
+                extra_args=stack_args,
+            )
+            suffix = "".join(a.strip("-").replace("-", "_") + "-" for a in stack_args).rstrip("-")
+            save("send" + (f"-{suffix}" if suffix else ""), body, started)
+        except Exception as exc:  # noqa: BLE001 (report, go on with the others)
+            failures += 1
+            print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
     if "fanout" in suites:
         messages = args.messages or (3 if args.quick else 5)
         for n in _sizes(args.sizes, [200] if args.quick else [1000, 10000]):
@@ -113,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                     n,
                     messages=messages,
                     floor_repeats=messages,
-                    tutorial_repeats=3,
+                    # 10,000 sequential posts take half a minute each round.
+                    tutorial_repeats=3 if args.full or n < 10000 else 1,
                     processes=args.processes,
                     profile=args.profile,
                     moto="external" if args.moto == "external" else "embedded",
@@ -139,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     processes=args.processes,
                     join="protocol",
                     join_deadline=300.0,
+                    join_concurrency=args.join_concurrency,
                 )
                 save(f"join-{n}", body, started)
             except Exception as exc:  # noqa: BLE001
@@ -148,11 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     if "load" in suites:
         from bench.load import run_load
 
-        shapes = _load_configs(args.load) if args.load else LOAD_QUICK if args.quick else LOAD_FULL
+        shapes = (
+            _load_configs(args.load)
+            if args.load
+            else LOAD_QUICK
+            if args.quick
+            else LOAD_FULL
+            if args.full
+            else LOAD_DEFAULT
+        )
         for connections, rooms, senders, rate, duration in shapes:
             print(
                 f"load: {connections} connections, {rooms} rooms, {senders} senders, "
-                f"{rate:g} msg/s for {duration:g}s, x{args.repeats}"
+                f"{rate:g} msg/s for {duration:g}s, x{repeats}"
             )
             started = time.monotonic()
             try:
@@ -162,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     senders=senders,
                     rate=rate,
                     duration=duration,
-                    repeats=args.repeats,
+                    repeats=repeats,
                     ramp=args.ramp,
                 )
                 save(body["name"], body, started)

@@ -166,6 +166,7 @@ def run_fanout(
     connect_concurrency: int = 32,
     join: str = "direct",
     join_deadline: float = 300.0,
+    join_concurrency: int = 1,
     tutorial_limit: float = 180.0,
     profile: bool = False,
     moto: str = "embedded",
@@ -255,7 +256,9 @@ def run_fanout(
         out["members"] = len(members)
         if join == "protocol":
             t = time.monotonic()
-            answers = pool.all("join", "r", room, 1, 60, join_deadline, timeout=join_deadline + 90)
+            answers = pool.all(
+                "join", "r", room, join_concurrency, 60, join_deadline, timeout=join_deadline + 90
+            )
             took = time.monotonic() - t
             lat = [x for a in answers for x in a["latency_ms"]]
             out["protocol_join"] = {
@@ -265,6 +268,9 @@ def run_fanout(
                 "per_second": round(len(lat) / took, 2),
                 "latency_ms": distribution(lat),
                 "deadline_s": join_deadline,
+                # joins in flight per client process (users joining at the same time)
+                "concurrency_per_process": join_concurrency,
+                "client_processes": processes,
             }
             log(f"  protocol join: {len(lat)}/{n} in {took:.1f}s")
             out["protocol_join"].update(_join_metrics(log_path))

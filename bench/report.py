@@ -195,6 +195,77 @@ def _hold_rows(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _med(s: dict[str, float] | None, scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
+    if not s:
+        return "n/a"
+    return f"{s['median'] * scale:.{digits}f}{unit}"
+
+
+def _dist(d: dict[str, float] | None, key: str, digits: int = 0) -> str:
+    return "n/a" if not d or d.get(key) is None else f"{d[key]:.{digits}f} ms"
+
+
+def _target_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per target: the goal, the latest figure, the floor beside it, the commit."""
+    rows = [
+        "| what | goal | measured | floor / beside it | commit |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    send = results.get("send")
+    if send:
+        sp = send["send"]
+        ops = ", ".join(f"{k} {v:g}" for k, v in sp["dynamodb_by_operation_per_send"].items())
+        floor = send.get("http_post_floor") or {}
+        rows += [
+            f"| DynamoDB requests per send (2-member room, chat fn + broadcast, on the wire) | "
+            f"<= 3 | {sp['dynamodb_requests_per_send']:g} ({ops}) | | {send['commit']} |",
+            f"| one sender's sequential sends: ack p50 / delivery p50 | <= 20 / <= 60 ms | "
+            f"{_dist(sp['ack_ms'], 'p50')} / {_dist(sp['delivery_ms'], 'p50')} "
+            f"(p99 {_dist(sp['ack_ms'], 'p99')} / {_dist(sp['delivery_ms'], 'p99')}; "
+            f"{sp['sends_per_second']:g} sends/s) | bare HTTP POST "
+            f"{floor.get('ms_per_post', 'n/a')} ms | {send['commit']} |",
+            f"| connects (authorizer + `$connect`, 32 in flight) | >= 300/s | "
+            f"{send['connect']['per_second']}/s ({send['connect']['connected']} of "
+            f"{send['connect']['requested']}) | | {send['commit']} |",
+            f"| members Query of 1,000 items (boto3 from outside, every page) | <= 30 ms | "
+            f"{_dist(send['members_query']['ms'], 'p50', 1)} p50, "
+            f"{_dist(send['members_query']['ms'], 'p99', 1)} p99 | | {send['commit']} |",
+        ]
+    load = next(
+        (r for n, r in sorted(results.items()) if n.startswith("load-200c-20r-40s-100")), None
+    )
+    if load:
+        connected = spread(x["connections"]["connected"] for x in load["runs"])
+        rows.append(
+            f"| `chat loadtest -n 200 -r 20 -s 40 --rate 100 -d 30` | 200/200, every send "
+            f"acked, 0 lost, 0 dup, e2e p99 <= 1 s | {_med(connected)}/200 connected, "
+            f"{load['acked_total']} of {load['sent_total']} acked, {load['lost_total']} lost, "
+            f"{load['duplicates_total']} dup, p50 {_med(load['latency_p50_ms'], unit=' ms')}, "
+            f"p99 {_med(load['latency_p99_ms'], unit=' ms')} | | {load['commit']} |"
+        )
+    join = results.get("join-1000")
+    if join and join.get("protocol_join"):
+        j = join["protocol_join"]
+        rows.append(
+            f"| `join` through the protocol, 1,000 members | >= 100 joins/s | "
+            f"{j['per_second']:.1f} joins/s ({j['joined']:,} joined, "
+            f"{j.get('concurrency_per_process', 1) * j.get('client_processes', 2)} in flight) | | "
+            f"{join['commit']} |"
+        )
+    for n, goal in ((1000, "<= 0.5 s"), (10000, "<= 5 s")):
+        r = results.get(f"fanout-{n}")
+        if not r or "stack" not in r:
+            continue
+        rows.append(
+            f"| fan-out to {n:,} members, send -> last recipient | {goal} | "
+            f"{_med(r['stack'].get('last_ms'), 0.001, 2, ' s')} | websockets.broadcast "
+            f"{_med((r.get('floor') or {}).get('last_ms'), 0.001, 2, ' s')}; sequential "
+            f"post_to_connection {_med((r.get('tutorial') or {}).get('last_ms'), 0.001, 1, ' s')}"
+            f" | {r['commit']} |"
+        )
+    return rows
+
+
 def write_report() -> str:
     results = load_results()
     machines = {
@@ -215,6 +286,13 @@ def write_report() -> str:
         "same time, so figures are noisy: each is the median of its repetitions with "
         "(min-max, n) beside it.",
         f"Recorded: {recorded[0] if recorded else 'n/a'} .. {recorded[-1] if recorded else ''}.",
+        "",
+        "## Targets",
+        "",
+        "The latest run of each (`python -m bench` runs them all; `--only send` and so on "
+        "one). Each row names the commit it measured.",
+        "",
+        *_target_rows(results),
         "",
         "## Fan-out to one room (send -> every recipient)",
         "",

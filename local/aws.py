@@ -52,7 +52,7 @@ class SerialisedMotoServer:
     holds the GIL anyway, so one lock costs little throughput and makes every request atomic.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, speedups: bool = True) -> None:
         # Imported here: moto's server pulls in Flask and every backend, which a stack pointed
         # at real AWS or an external endpoint never needs.
         from moto.moto_server.werkzeug_app import (
@@ -63,24 +63,30 @@ class SerialisedMotoServer:
         from werkzeug.serving import make_server
 
         from local import moto_transactions
+        from local.moto_http import KeepAliveHandler, RequestCounter
 
         # Safe only because DynamoDB requests are serialised below.
         moto_transactions.install()
+        if speedups:
+            from local import moto_speedups
+
+            moto_speedups.install()
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
+        self.requests = RequestCounter()
+        counted = self.requests.wrap(app)
 
         def serialised(environ: dict[str, Any], start_response: Any) -> Any:
             # Only DynamoDB (and its streams, which read the same tables): SQS long polls wait
             # inside moto, and must not hold up everything else while they do.
             if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
-                return app(environ, start_response)
+                return counted(environ, start_response)
             with lock:
                 # Drain the body under the lock too: moto builds some responses lazily.
-                return list(app(environ, start_response))
+                return list(counted(environ, start_response))
 
-        self._server = make_server(
-            host, port, serialised, threaded=True, request_handler=MotoRequestHandler
-        )
+        handler = KeepAliveHandler if speedups else MotoRequestHandler
+        self._server = make_server(host, port, serialised, threaded=True, request_handler=handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -95,6 +101,10 @@ class SerialisedMotoServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        # Kept-alive connections would go on being served by their threads: end them.
+        from local.moto_http import close_connections
+
+        close_connections(self._server)
         if self._thread is not None:
             self._thread.join()
 
@@ -107,14 +117,18 @@ class ChildMotoServer:
     process is the stack's ceiling.
     """
 
-    def __init__(self, *, start_timeout: float = 60.0) -> None:
+    def __init__(self, *, start_timeout: float = 60.0, speedups: bool = True) -> None:
         self._start_timeout = start_timeout
+        self._speedups = speedups
         self._proc: subprocess.Popen[str] | None = None
         self.endpoint_url = ""
 
     def start(self) -> None:
+        argv = [sys.executable, "-m", "local.aws_server", "--port", "0", "--stop-on-eof"]
+        if not self._speedups:
+            argv.append("--no-speedups")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "local.aws_server", "--port", "0", "--stop-on-eof"],
+            argv,
             # Our end of stdin closes when this process ends in any way (even os._exit or a
             # kill), and the child stops on that: it can never outlive the stack.
             stdin=subprocess.PIPE,

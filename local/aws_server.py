@@ -34,10 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also stop when standard input closes (the local stack's pipe: the server never "
         "outlives the stack, however the stack ends)",
     )
+    parser.add_argument(
+        "--no-speedups",
+        action="store_true",
+        help="moto's own Query, projection and serialiser, and werkzeug's one request per "
+        "connection (local/moto_speedups.py, local/moto_http.py): to compare answers or speed",
+    )
     args = parser.parse_args(argv)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = SerialisedMotoServer(args.host, args.port)
+    server = SerialisedMotoServer(args.host, args.port, speedups=not args.no_speedups)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

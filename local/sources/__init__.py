@@ -17,6 +17,7 @@ from local.sources.common import Blocking, SourceOptions
 from local.sources.queues import SnsPoller, SqsPoller
 from local.sources.streams import StreamPoller
 from local.sources.ttl import TtlDeletions, TtlSweeper
+from local.sources.wakeup import WriteWatch
 
 __all__ = [
     "EventSources",
@@ -68,6 +69,9 @@ class EventSources:
             deletions=self.ttl_deletions,
         )
         self.pollers: list[_Poller] = []
+        # One write watch per table with a stream mapping, on the embedded AWS only.
+        self.watches: dict[str, WriteWatch] = {}
+        endpoint = None if getattr(aws, "real", False) else getattr(aws, "endpoint_url", None)
         region = aws.region
         for fn in stack.functions.values():
             for spec in fn.events:
@@ -87,6 +91,10 @@ class EventSources:
                         ttl_deletions=self.ttl_deletions,
                         **common,
                     )
+                    if self.options.wake_on_write and endpoint:
+                        poller.watch = self.watches.setdefault(
+                            poller.table, WriteWatch(endpoint, poller.table)
+                        )
                 elif spec.type == "SQS":
                     poller = SqsPoller(fn, spec, sqs=self.clients["sqs"], region=region, **common)
                 elif spec.type == "SNS":
@@ -100,6 +108,8 @@ class EventSources:
                 self.pollers.append(poller)
 
     async def start(self) -> None:
+        for watch in self.watches.values():
+            await watch.start()
         started: list[_Poller] = []
         try:
             for poller in self.pollers:
@@ -108,6 +118,8 @@ class EventSources:
         except BaseException:
             for poller in started:
                 await poller.stop()
+            for watch in self.watches.values():
+                await watch.stop()
             raise
         self.sweeper.start()
         self.log.debug("sources", f"{len(self.pollers)} event source(s) polling")
@@ -116,4 +128,6 @@ class EventSources:
         await self.sweeper.stop()
         for poller in self.pollers:
             await poller.stop()
+        for watch in self.watches.values():
+            await watch.stop()
         self.blocking.close()

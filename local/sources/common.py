@@ -20,6 +20,10 @@ class SourceOptions:
 
     starting_position: str | None = None  # overrides the template's (LATEST / TRIM_HORIZON)
     poll_interval: float = 0.1  # an idle shard is read this often (Lambda: 4 times a second)
+    # With the embedded AWS a write wakes its stream's shards at once (sources/wakeup.py), and
+    # an idle shard is read only this often.
+    idle_poll_interval: float = 1.0
+    wake_on_write: bool = True
     retry_base_delay: float = 0.5  # first stream retry; doubles up to retry_max_delay
     retry_max_delay: float = 30.0
     sqs_wait_seconds: int = 1  # short long-polls keep shutdown prompt

@@ -30,6 +30,7 @@ from local.sources.common import (
 from local.sources.filters import matches_any, parse_filter_criteria
 from local.sources.records import batch_failures, dynamodb_record, on_failure_record
 from local.sources.ttl import TtlDeletions
+from local.sources.wakeup import WriteWatch
 
 __all__ = ["StreamPoller"]
 
@@ -52,8 +53,11 @@ class StreamPoller:
         options: SourceOptions,
         region: str,
         ttl_deletions: TtlDeletions | None = None,
+        watch: WriteWatch | None = None,
     ) -> None:
         props = spec.properties
+        # Wakes the shard tasks when the table takes a write (None: sleep between reads).
+        self.watch = watch
         self.fn = fn
         self.spec = spec
         self.runtime = runtime
@@ -161,6 +165,8 @@ class StreamPoller:
         open_shard = True
         while open_shard or buffer:
             got = 0
+            # Taken before the read: a write landing after it wakes the wait below at once.
+            seen = self.watch.generation if self.watch is not None else 0
             if open_shard and len(buffer) < self.batch_size:
                 try:
                     resp = await self.blocking(
@@ -192,9 +198,16 @@ class StreamPoller:
                 continue
             if got == 0 or (buffer and not full):
                 pause = self.options.poll_interval
+                watching = self.watch is not None and self.watch.active
+                if watching and not buffer:
+                    # Writes wake this task; the idle read is only a safety net.
+                    pause = max(pause, self.options.idle_poll_interval)
                 if buffer:
                     pause = min(pause, max(0.0, self.window - waited))
-                await asyncio.sleep(pause)
+                if watching and self.watch is not None:
+                    await self.watch.wait(seen, pause)
+                else:
+                    await asyncio.sleep(pause)
 
     def _build(self, raw: dict[str, Any]) -> dict[str, Any]:
         ttl = False

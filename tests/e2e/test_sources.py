@@ -187,6 +187,32 @@ async def test_latest_skips_what_came_before_start_and_trim_horizon_reads_it(
     assert seen("OldestFunction") == ["before", "after"]
 
 
+async def test_a_write_wakes_its_stream_poller_long_before_the_idle_read(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    # Idle shards are read only every 10 TIMEOUTs here: the records can only arrive within the
+    # wait because the embedded AWS's write numbering wakes the poller.
+    slow_idle = SourceOptions(
+        poll_interval=0.05, idle_poll_interval=TIMEOUT * 10, retry_base_delay=0.05, ttl_interval=0
+    )
+    table = make_table(aws)
+    fn = recorder("WokenFunction", tmp_path, stream_event(table))
+    async with running(aws, fn, options=slow_idle) as (_, sources):
+        watch = sources.watches[table]
+        assert watch.active
+        await wait_for(lambda: watch.waiting)
+        put(aws, table, "first")
+        await wait_for(lambda: invocations(tmp_path, "WokenFunction"))
+        await wait_for(lambda: watch.waiting)
+        put(aws, table, "second")
+        await wait_for(
+            lambda: (
+                [k for c in invocations(tmp_path, "WokenFunction") for k in keys_of(c)]
+                == ["first", "second"]
+            )
+        )
+
+
 async def test_records_keep_flowing_after_a_cancelled_transaction(
     aws: EmbeddedAws, tmp_path: Path
 ) -> None:
