@@ -6,8 +6,10 @@ browser Origin outside the allowlist gets a Deny policy (403). The token is neve
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from chatcore import clients
 from chatcore.auth import AuthError, Unauthorized, build_policy, check_origin
 from chatcore.config import Config
 from chatcore.keys import verifier_for
@@ -15,6 +17,9 @@ from chatcore.observability import instrument, logger
 from chatcore.requests import AuthorizerRequest
 
 __all__ = ["handler"]
+
+# With provisioned concurrency the init phase runs ahead of traffic: load PyJWT there.
+clients.warm_if_provisioned(lambda: importlib.import_module("jwt"))
 
 
 @instrument

@@ -13,7 +13,12 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from chatcore import wiring
 from chatcore.config import Config
 from chatcore.dispatch import broadcast_batch
-from chatcore.observability import instrument, logger, record_fanout
+from chatcore.observability import (
+    instrument,
+    logger,
+    record_delivery_latency,
+    record_fanout,
+)
 
 __all__ = ["handler"]
 
@@ -30,6 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ]
     outcome = broadcast_batch(records, store=store, delivery=delivery)
     record_fanout(outcome.result)
+    record_delivery_latency(records, failed=outcome.failed)
     logger.info(
         "broadcast",
         extra={**outcome.result.as_dict(), "records": len(records), "failed": len(outcome.failed)},

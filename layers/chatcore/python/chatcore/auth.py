@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chatcore.config import ConfigError
 from chatcore.rooms import PRIVATE_PREFIX, ROOM_PATTERN, USER_PATTERN
+
+if TYPE_CHECKING:
+    import jwt
 
 __all__ = [
     "LEEWAY_SECONDS",
@@ -113,6 +114,8 @@ class TokenVerifier:
             self._secret = _check_hs256_key(secret)
         elif algorithm == "RS256":
             if jwks_client is None:
+                import jwt
+
                 if not jwks_url:
                     raise ConfigError("RS256 needs JWT_JWKS_URL")
                 # Keys are cached for their lifespan, so a warm authorizer fetches the JWKS rarely.
@@ -124,6 +127,10 @@ class TokenVerifier:
     def verify(self, token: str) -> Identity:
         if not token:
             raise AuthError("no token")
+        # PyJWT (and cryptography under it) only where tokens are verified: the other functions
+        # use Identity from this module and should not pay for it at cold start.
+        import jwt
+
         try:
             key: Any
             if self._jwks is not None:
@@ -222,4 +229,6 @@ def mint_token(
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    import jwt
+
     return jwt.encode(claims, key, algorithm="HS256")

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chatcore.auth import Identity
+from chatcore.dynamodb_types import TypeDeserializer, TypeSerializer
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
 from chatcore.protocol import ack_event, message_event
