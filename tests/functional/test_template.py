@@ -448,4 +448,7 @@ def test_layer_is_built_by_its_makefile_into_python(sam: dict[str, Any], tmp_pat
     text = (source / "requirements.txt").read_text(encoding="utf-8")
     names = [re.split(r"[<>=~!\[;\s]", line)[0] for line in text.splitlines()]
     assert [n for n in names if n and not n.startswith("#")] == ["aws-lambda-powertools", "pyjwt"]
-    assert "aws-lambda-powertools[tracer]" in text and "pyjwt[crypto]" in text
+    # The [tracer] extra would pull botocore into the layer: the X-Ray SDK comes --no-deps instead.
+    assert "aws-lambda-powertools[tracer]" not in text and "pyjwt[crypto]" in text
+    tracing = (source / "requirements-tracing.txt").read_text(encoding="utf-8")
+    assert "aws-xray-sdk" in tracing and "botocore" not in tracing.replace("declares botocore", "")
