@@ -28,6 +28,7 @@ from chatcore.fanout import FanoutResult
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "METRICS",
     "count",
     "flush",
     "instrument",
@@ -41,6 +42,21 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "ServerlessChat"
+
+# Every metric name the functions emit (the dashboard and alarms must use only these).
+METRICS = frozenset(
+    {
+        "MessagesStored",
+        "Deliveries",
+        "GoneConnections",
+        "ThrottledPosts",
+        "FailedPosts",
+        "PresenceSkipped",
+        "DroppedNotifications",
+        "DeliveryLatency",
+        "RejectedFrames",
+    }
+)
 
 _TRUTHY = frozenset({"1", "true", "yes", "on", "y", "t"})
 
