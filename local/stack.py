@@ -30,6 +30,7 @@ from local.model import REGION, Stack, TemplateError, WebSocketApiSpec
 from local.provision import provision
 from local.runtime import Runtime
 from local.sources import EventSources, SourceOptions
+from local.stats import Stats
 from local.template import api_endpoint_mapping, load_local_config, load_stack, rewrite_endpoints
 from local.tls import TlsFiles, ensure_certificates
 
@@ -102,6 +103,10 @@ class LocalStack:
         # machine; in-process by default, which starts faster and leaves nothing behind.
         self.aws_process = aws_process
         self.log = Log(log_stream, fmt=log_format, level=log_level)
+        # The live view (/_local/): counters fed by the runtime and the log.
+        self.stats = Stats()
+        self.log.add_listener(self.stats.observe)
+        self._stats_task: asyncio.Task[None] | None = None
         self.state_dir = Path(state_dir) if state_dir else None
 
         self.stack: Stack | None = None
@@ -248,6 +253,7 @@ class LocalStack:
                 max_duration=self.max_duration,
                 static_dir=self.static_dir,
                 mint_token=self._minter(),
+                stats=self.stats.snapshot,
                 # /_local/config: lets tools (`chat notify`) find this stack's AWS and outputs.
                 page_config={
                     "awsEndpoint": None if self.real_aws else aws.endpoint_url,
@@ -286,6 +292,7 @@ class LocalStack:
             log=self.log,
             max_workers=self.workers,
             prewarm=self.prewarm,
+            stats=self.stats,
         )
         await self.runtime.start()
         gateway.invoker = self.runtime
@@ -294,6 +301,7 @@ class LocalStack:
         await self.sources.start()
 
         await gateway.start()
+        self._watch(stack, gateway, clients["sqs"])
         self.log.info(
             "stack",
             f"ready: {self.ws_url} | @connections {self.management_url} | page {self.page_url}",
@@ -301,6 +309,10 @@ class LocalStack:
 
     async def stop(self) -> None:
         """Close connections (1001, ``$disconnect`` each), then sources, runtime, servers, AWS."""
+        task, self._stats_task = self._stats_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         gateway, self.gateway = self.gateway, None
         if gateway is not None:
             with contextlib.suppress(Exception):
@@ -318,6 +330,22 @@ class LocalStack:
         if aws is not None:
             await asyncio.to_thread(aws.stop)
         self._started = False
+
+    def _watch(self, stack: Stack, gateway: Gateway, sqs: Any) -> None:
+        """The live view's gauges: open connections and every queue's depth."""
+        self.stats.add_gauge("connections", lambda: len(gateway.connections))
+        for lid, resource in stack.resources.items():
+            if resource.type == "AWS::SQS::Queue":
+                url = resource.physical_id
+
+                def depth(url: str = url) -> float:
+                    attrs = sqs.get_queue_attributes(
+                        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                    )["Attributes"]
+                    return float(attrs["ApproximateNumberOfMessages"])
+
+                self.stats.add_gauge(f"queue:{lid}", depth, blocking=True)
+        self._stats_task = asyncio.create_task(self.stats.run())
 
     def _minter(self) -> Any:
         if self._dev_settings is None:

@@ -168,6 +168,6 @@ def instrument(
             flush()
 
     traced = tracer.capture_lambda_handler(run, capture_response=False) if tracer else run
-    wrapped = logger.inject_lambda_context(traced, clear_state=True)
+    wrapped: Any = logger.inject_lambda_context(traced, clear_state=True)
     wrapped.__wrapped__ = handler
     return wrapped
