@@ -203,6 +203,7 @@ class Stats:
                 "errors": fn.errors,
                 "throttles": fn.throttles,
                 "coldStarts": fn.cold_starts,
+                "meanMs": _round(sum(fn.durations) / len(fn.durations)) if fn.durations else None,
                 "p50Ms": _round(percentile(fn.durations, 50)),
                 "p99Ms": _round(percentile(fn.durations, 99)),
                 "perSecond": fn.per_second.values(now),
