@@ -174,6 +174,7 @@ def _banner(stack: object, out: TextIO) -> None:
         f"                 {stack.management_https_url}  (CA: {stack.ca_bundle})",
         f"  Browser page   {stack.page_url}"
         + ("" if stack.static_dir else "  (no --static directory: nothing to serve)"),
+        f"  Live view      {stack.page_url}_local/  (invocations, errors, latency, queues)",
         f"  AWS endpoint   {stack.aws_endpoint or 'real AWS, ' + stack.region}",
     ]
     if stack.dev_tokens:

@@ -64,13 +64,22 @@ class Series:
         self._seconds[slot] = second
         self._values[slot] = value
 
-    def values(self, now: float) -> list[float]:
-        """Oldest first, ending with the current (still filling) second."""
+    def values(self, now: float, *, carry: bool = False) -> list[float]:
+        """Oldest first, ending with the current (still filling) second.
+
+        ``carry``: a second with nothing recorded repeats the one before (a gauge not sampled
+        yet this second still has its last value); otherwise it is 0 (nothing counted).
+        """
         current = int(now)
         out = []
+        previous = 0.0
         for second in range(current - self.window + 1, current + 1):
             slot = second % self.window
-            out.append(self._values[slot] if self._seconds[slot] == second else 0.0)
+            if self._seconds[slot] == second:
+                previous = self._values[slot]
+                out.append(previous)
+            else:
+                out.append(previous if carry else 0.0)
         return out
 
     def rate(self, now: float, seconds: int = 5) -> float:
@@ -230,7 +239,7 @@ class Stats:
                 "count": len(self.latencies),
             },
             "gauges": {
-                name: {"value": g.last, "series": g.series.values(now)}
+                name: {"value": g.last, "series": g.series.values(now, carry=True)}
                 for name, g in self.gauges.items()
             },
         }

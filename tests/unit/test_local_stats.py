@@ -57,6 +57,14 @@ def test_series_sums_per_second_and_forgets_what_left_the_window() -> None:
     assert series.values(15.0) == [0, 4, 0, 0, 1]
 
 
+def test_a_gauge_keeps_its_last_value_between_samples() -> None:
+    series = Series(window=4)
+    series.set(3, 10.0)
+    series.set(5, 11.0)
+    assert series.values(13.0, carry=True) == [3, 5, 5, 5]
+    assert series.values(13.0) == [3, 5, 0, 0]
+
+
 def test_invocations_errors_throttles_cold_starts_and_durations_per_function() -> None:
     clock = Clock()
     stats = Stats(clock=clock)
