@@ -1,6 +1,7 @@
 """Cold start of every function: how long ``import app`` takes in a fresh interpreter.
 
     python -m bench.coldstart              # every function, 3 fresh processes each
+    python bench/coldstart.py --function chat
     python -m bench --only coldstart       # the same, from the benchmark runner
 
 What Lambda's init phase runs for a Python handler is the import of its module. Each function is
@@ -27,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, git_commit, machine, utc_now, write_result
+if not __package__:  # run as `python bench/coldstart.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, git_commit, machine, utc_now, write_result  # noqa: E402
 
 __all__ = ["BUDGET_MS", "main", "parse_importtime", "run_coldstart"]
 
@@ -162,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     body = run_coldstart(repeats=args.repeats, only=args.function)
     print(format_table(body))
+    # Only a run over every function is the record; a partial one is kept beside it.
+    name = "coldstart" if not args.function else "coldstart-" + "-".join(sorted(args.function))
     path = write_result(
-        "coldstart",
+        name,
         {
-            "name": "coldstart",
+            "name": name,
             "recorded": utc_now(),
             "seconds": round(time.monotonic() - started, 1),
             "machine": machine(),
