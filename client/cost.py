@@ -315,12 +315,12 @@ def traffic_from_load(summary: Mapping[str, Any]) -> Traffic:
 def local_durations(ws_url: str, *, timeout: float = 2.0) -> dict[str, float] | None:
     """Mean duration per function from a local stack's ``/_local/stats``; None if it is not one."""
     parts = urlsplit(ws_url)
-    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+    # The local stack serves plain ws://; API Gateway only wss://, and is never asked.
+    if parts.scheme != "ws" or not parts.netloc:
         return None
-    scheme = "https" if parts.scheme == "wss" else "http"
     try:
-        with urllib.request.urlopen(  # noqa: S310 (a ws:// URL the user gave, made http)
-            f"{scheme}://{parts.netloc}/_local/stats", timeout=timeout
+        with urllib.request.urlopen(  # noqa: S310 (the ws:// URL the user gave, made http)
+            f"http://{parts.netloc}/_local/stats", timeout=timeout
         ) as reply:
             stats = json.loads(reply.read())
     except (OSError, ValueError):

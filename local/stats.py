@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -122,6 +123,8 @@ class Stats:
         self.latencies: deque[float] = deque(maxlen=_DURATIONS_KEPT)
         self.gauges: dict[str, Gauge] = {}
         self._watched_until = 0.0
+        # The log calls observe() from whichever thread wrote the line (moto's, the loop's).
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ feeding
 
@@ -135,6 +138,12 @@ class Stats:
         throttled: bool = False,
     ) -> None:
         """One invocation finished (or was refused past reserved concurrency)."""
+        with self._lock:
+            self._invocation(function, duration_ms, ok, cold_start, throttled)
+
+    def _invocation(
+        self, function: str, duration_ms: float, ok: bool, cold_start: bool, throttled: bool
+    ) -> None:
         now = self.clock()
         fn = self.functions.setdefault(function, _Function())
         if throttled:
@@ -150,8 +159,9 @@ class Stats:
             fn.errors_per_second.add(1, now)
 
     def count(self, name: str, value: float = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + int(value)
-        self.series.setdefault(name, Series()).add(value, self.clock())
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + int(value)
+            self.series.setdefault(name, Series()).add(value, self.clock())
 
     def observe(self, record: LogRecord) -> None:
         """Log listener: the handlers' EMF metrics and the gateway's message frames."""
@@ -173,7 +183,8 @@ class Stats:
             values = raw if isinstance(raw, list) else [raw]
             numbers = [float(v) for v in values if isinstance(v, int | float)]
             if name == "DeliveryLatency":
-                self.latencies.extend(numbers)
+                with self._lock:
+                    self.latencies.extend(numbers)
             elif name in _APP_COUNTERS or name == "RejectedFrames":
                 self.count(name, sum(numbers))
 
@@ -193,16 +204,26 @@ class Stats:
             gauge.last = float(value)
             gauge.series.set(gauge.last, now)
 
+    async def tick(self) -> bool:
+        """Sample the gauges if someone asked for a snapshot in the last few seconds."""
+        if self.clock() >= self._watched_until:
+            return False
+        await self.sample()
+        return True
+
     async def run(self, interval: float = 1.0) -> None:
-        """Sample the gauges every ``interval`` seconds while the page is being watched."""
+        """Tick every ``interval`` seconds, until cancelled (the stack's stop)."""
         while True:
-            if self.clock() < self._watched_until:
-                await self.sample()
+            await self.tick()
             await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ reading
 
     def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
         now = self.clock()
         self._watched_until = now + _WATCH_SECONDS
         functions = {}

@@ -145,6 +145,8 @@ def test_a_load_test_summary_becomes_traffic() -> None:
 
 
 def test_durations_are_measured_only_where_a_local_stack_answers() -> None:
+    # API Gateway (wss://) is never asked; a ws:// URL with nothing behind it gives none.
+    assert local_durations("wss://abc123.execute-api.us-east-1.amazonaws.com/prod") is None
     assert local_durations("https://example.com/dev") is None
     assert local_durations("ws://127.0.0.1:9/dev", timeout=0.5) is None  # nothing listens
 

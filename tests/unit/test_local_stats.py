@@ -116,16 +116,25 @@ async def test_gauges_are_sampled_only_while_someone_watches() -> None:
     stats.add_gauge("connections", lambda: 3)
     stats.add_gauge("queue:FanoutQueue", depth, blocking=True)
     stats.add_gauge("queue:Gone", broken, blocking=True)
-    runner = asyncio.create_task(stats.run(interval=0.01))
-    await asyncio.sleep(0.05)
-    assert reads == []  # nobody asked for a snapshot yet
+    assert await stats.tick() is False and reads == []  # nobody has asked for a snapshot
     stats.snapshot()
-    while not reads:
-        await asyncio.sleep(0.01)
-    runner.cancel()
-    await asyncio.gather(runner, return_exceptions=True)
+    assert await stats.tick() is True and reads == ["queue"]
     gauges = stats.snapshot()["gauges"]
     assert gauges["connections"]["value"] == 3
     assert gauges["queue:FanoutQueue"]["value"] == 7
     assert gauges["queue:FanoutQueue"]["series"][-1] == 7
-    assert gauges["queue:Gone"]["value"] is None
+    assert gauges["queue:Gone"]["value"] is None  # a failing read is skipped, not raised
+    clock.now += 11  # the page stopped polling
+    assert await stats.tick() is False and reads == ["queue"]
+
+
+async def test_the_sampler_runs_until_cancelled() -> None:
+    stats = Stats()
+    sampled = asyncio.Event()
+    stats.add_gauge("connections", lambda: sampled.set() or 1)
+    stats.snapshot()
+    runner = asyncio.create_task(stats.run(interval=0.01))
+    await asyncio.wait_for(sampled.wait(), timeout=5)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert runner.cancelled()
