@@ -222,6 +222,7 @@ class _Loader:
             if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
                 raise TemplateError(logical_id, "Type", "every resource needs a Type")
             self.raw[logical_id] = {**resource, "Properties": resource.get("Properties") or {}}
+        self.raw.update(_published_aliases(self.raw))
         self.dropped: dict[str, str] = {}  # logical id -> the false condition that removed it
         self.physical: dict[str, str] = {}
         self.computing: list[str] = []
@@ -752,3 +753,21 @@ def load_local_config(path: str | Path) -> LocalConfig:
         ssm={str(k): scalar_str(v) for k, v in sections["ssm"].items()},
         dev_token=dict(sections["dev_token"]),
     )
+
+
+def _published_aliases(raw: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The alias SAM publishes for ``AutoPublishAlias: name``, as ``<Function>Alias<name>``.
+
+    Templates refer to it by that logical id (provisioned concurrency integrations do); locally
+    an alias is its function, so it resolves to the function's ARN (see ``local.physical``).
+    """
+    aliases = {}
+    for logical_id, resource in raw.items():
+        name = resource["Properties"].get("AutoPublishAlias")
+        if resource["Type"] == FUNCTION and isinstance(name, str):
+            aliases[f"{logical_id}Alias{name}"] = {
+                "Type": "AWS::Lambda::Alias",
+                "Condition": resource.get("Condition"),
+                "Properties": {"FunctionName": {"Ref": logical_id}, "Name": name},
+            }
+    return {k: {key: v for key, v in r.items() if v is not None} for k, r in aliases.items()}

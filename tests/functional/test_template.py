@@ -728,12 +728,22 @@ def test_tracing_follows_the_tracing_mode_parameter(
         }
 
 
-def test_the_local_stack_loads_the_template_without_the_aws_only_resources() -> None:
+@pytest.mark.parametrize("count", ["0", "2"])
+def test_the_local_stack_runs_the_template_with_or_without_provisioned_concurrency(
+    count: str,
+) -> None:
     from local.template import load_stack
 
-    stack = load_stack(TEMPLATE)
+    stack = load_stack(TEMPLATE, parameter_overrides={"ProvisionedConcurrency": count})
     assert set(stack.functions) == set(FUNCTIONS)
-    # Alias permissions and the mail subscription are conditional and off by default.
-    assert "ChatAliasPermission" not in stack.resources
+    # Locally an alias is its function: the routes and the authorizer reach the same functions.
+    (api,) = stack.websocket_apis
+    assert {key: route.function for key, route in api.routes.items()} == ROUTES
+    connect = api.routes["$connect"].authorizer
+    assert connect is not None and connect.function == "AuthorizerFunction"
+    alias = stack.resources["ChatFunctionAliaslive"]
+    assert alias.physical_id == stack.functions["ChatFunction"].arn
+    # Alias permissions exist only with provisioned concurrency; the mail subscription not at all.
+    assert ("SendAliasPermission" in stack.resources) is (count != "0")
     assert "AlarmEmailSubscription" not in stack.resources
     assert "dashboards:name=" in stack.outputs["DashboardUrl"]
