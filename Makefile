@@ -4,25 +4,38 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two levels: what `make run` needs, and that plus the test and lint tools (the `dev` extra).
+# The dev stamp implies the run stamp, so run-then-test installs the tools once, test-then-run
+# installs nothing more.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 CHROMIUM ?= /usr/bin/chromium
 # Extra flags for the local stack, e.g. `make run ARGS="--port 4000"`.
 ARGS ?=
 
-.PHONY: help install run test lint format unit functional e2e browser-deps bench clean
+.PHONY: help install install-run run test lint format unit functional e2e browser-deps bench clean
 
 help:
 	@echo "make run      start the whole backend locally (WebSocket API, @connections, Lambdas, moto)"
 	@echo "make test     install what is missing, lint, type-check and run the whole test suite"
 	@echo "make bench    run the benchmarks under bench/ and print their figures"
 
-$(STAMP): pyproject.toml
+$(VENV)/.venv-created:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@touch $(STAMP)
+	@touch $@
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml $(VENV)/.venv-created
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml $(VENV)/.venv-created
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
+install-run: $(RUN_STAMP)
+
+install: $(DEV_STAMP)
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 browser-deps:
@@ -33,7 +46,7 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	fi
 
-run: install
+run: install-run
 	$(BIN)/python -m local $(ARGS)
 
 lint: install

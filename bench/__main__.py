@@ -8,6 +8,7 @@
     python -m bench --only join          # 1,000 members joined through the protocol
     python -m bench --only load
     python -m bench --only hold --sizes 10000
+    python -m bench --only coldstart     # each handler's import time (bench/coldstart.py)
     python -m bench --report             # only rewrite bench/RESULTS.md from bench/results/
 
 Every result goes to ``bench/results/<name>.json``; ``bench/RESULTS.md`` is rewritten from all
@@ -24,10 +25,10 @@ from typing import Any
 from bench.common import git_commit, machine, raise_fd_limit, utc_now, write_result
 from bench.report import write_report
 
-SUITES = ("send", "fanout", "join", "load", "hold")
+SUITES = ("send", "fanout", "join", "load", "hold", "coldstart")
 # What `make bench` runs: one of each target row. `hold` (10,000 connections held, twice)
 # takes half an hour alone and runs with --full or --only hold.
-DEFAULT_SUITES = ("send", "fanout", "join", "load")
+DEFAULT_SUITES = ("send", "fanout", "join", "load", "coldstart")
 
 # connections, rooms, senders, total msg/s, seconds
 # The target row: 200 connections in 20 rooms, 40 senders at 100 msg/s (1,000 deliveries/s).
@@ -236,6 +237,19 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:  # noqa: BLE001
                     failures += 1
                     print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    if "coldstart" in suites:
+        print("coldstart: import time of every handler, fresh interpreters")
+        started = time.monotonic()
+        try:
+            from bench.coldstart import format_table, run_coldstart
+
+            body = run_coldstart(repeats=args.repeats)
+            print(format_table(body))
+            save("coldstart", body, started)
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            print(f"  failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     print()
     print(write_report())

@@ -141,4 +141,6 @@ def run_load(
         "sent_total": sum(r["messages"]["sent"] for r in runs),
         "acked_total": sum(r["messages"]["acked"] for r in runs),
         "errors_total": sum(sum(r["errors"].values()) for r in runs),
+        # What the run would cost on AWS (client/cost.py, from each run's `chat loadtest --json`).
+        "cost_per_million_messages_usd": spread(pick(("cost", "per_million_messages_usd"))),
     }

@@ -141,10 +141,27 @@ def render_table(result: LoadResult, env: Environment) -> None:
         style = "bold red" if alarming.get(label) else None
         counts.add_row(label, value, style=style)
     console.print(counts)
+    _render_cost(result, console)
+
+
+def _render_cost(result: LoadResult, console: Console) -> None:
+    from client import cost
+
+    estimate = cost.for_load(result.summary(), result.config.url)
+    table = Table(box=box.SIMPLE, title=cost.title(estimate), title_justify="left")
+    for name, justify in (("item", "left"), ("usage", "right"), ("cost", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in cost.rows(estimate):
+        table.add_row(*row)
+    console.print(table)
 
 
 def write_json(result: LoadResult, path: str) -> None:
-    Path(path).write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    from client.cost import for_load
+
+    summary = result.summary()
+    summary["cost"] = for_load(summary, result.config.url).as_dict()
+    Path(path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def write_plot(result: LoadResult, path: str) -> None:

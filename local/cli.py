@@ -194,6 +194,9 @@ def _banner(stack: object, out: TextIO) -> None:
             f"  Browser page   {stack.page_url}"
             + ("" if stack.static_dir else "  (no --static directory: nothing to serve)")
         )
+        lines.append(
+            f"  Live view      {stack.page_url}_local/  (invocations, errors, latency, queues)"
+        )
     lines.append(f"  AWS endpoint   {stack.aws_endpoint or 'real AWS, ' + stack.region}")
     if stack.dev_tokens and api is not None:
         token = stack.dev_token("dev", "Dev")

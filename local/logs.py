@@ -108,6 +108,38 @@ class Log:
                 level = raw_level if raw_level in LEVELS else "info"
         self.emit(LogRecord(time.time(), source, text, level, request_id, {}, structured))
 
+    def function_error(
+        self,
+        source: str,
+        error: dict[str, Any],
+        *,
+        request_id: str | None,
+        refusal: bool = False,
+        **fields: Any,
+    ) -> None:
+        """A failed invocation: one line with the error's type and message.
+
+        The stack trace follows at debug level only (``--log-level debug``), so one bad request
+        is one line. ``refusal``: the function is an authorizer and its error is API Gateway's
+        ``Unauthorized`` (a 401 by design, not a failure), logged at info.
+        """
+        error_type = str(error.get("errorType") or "Error")
+        message = str(error.get("errorMessage") or "")
+        if refusal and message == "Unauthorized":
+            self.info(source, "refused: Unauthorized", request_id=request_id, **fields)
+            return
+        first_line = message.splitlines()[0] if message else ""
+        self.error(
+            source, f"{error_type}: {first_line}".rstrip(": "), request_id=request_id, **fields
+        )
+        trace = "".join(error.get("stackTrace") or []).rstrip("\n")
+        if trace:
+            self.debug(
+                source,
+                f"{error_type}: {message}\nTraceback (most recent call last):\n{trace}",
+                request_id=request_id,
+            )
+
     def access(
         self,
         kind: str,

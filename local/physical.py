@@ -138,6 +138,9 @@ class Naming:
                 if type_ == "AWS::SNS::Topic" and _truthy(prop("FifoTopic")):
                     name += ".fifo"
         name = str(name)
+        if type_ == "AWS::Lambda::Alias":
+            # Locally an alias is its function: invoking it invokes the function.
+            return self.arn("lambda", f"function:{prop('FunctionName')}")
         if type_ == "AWS::SQS::Queue":
             return self.queue_url(name)
         if type_ == "AWS::SNS::Topic":

@@ -23,6 +23,7 @@ __all__ = ["ProvisionResult", "provision"]
 _SERVED_ELSEWHERE = (
     "AWS::Serverless::Function",
     "AWS::Lambda::Function",
+    "AWS::Lambda::Alias",  # locally an alias is its function
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Serverless::LayerVersion",

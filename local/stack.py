@@ -39,6 +39,7 @@ from local.model import (
 from local.provision import provision
 from local.runtime import Runtime
 from local.sources import EventSources, SourceOptions
+from local.stats import Stats
 from local.template import (
     api_endpoint_mapping,
     http_api_endpoint_mapping,
@@ -134,6 +135,10 @@ class LocalStack:
         # machine; in-process by default, which starts faster and leaves nothing behind.
         self.aws_process = aws_process
         self.log = Log(log_stream, fmt=log_format, level=log_level)
+        # The live view (/_local/): counters fed by the runtime and the log.
+        self.stats = Stats()
+        self.log.add_listener(self.stats.observe)
+        self._stats_task: asyncio.Task[None] | None = None
         self.state_dir = Path(state_dir) if state_dir else None
 
         self.stack: Stack | None = None
@@ -360,6 +365,7 @@ class LocalStack:
             log=self.log,
             max_workers=self.workers,
             prewarm=self.prewarm,
+            stats=self.stats,
         )
         await self.runtime.start()
 
@@ -375,6 +381,7 @@ class LocalStack:
             await gateway.start()
             where = [self.ws_url, f"@connections {self.management_url}", *where]
             where.append(f"page {self.page_url}")
+        self._watch(stack, gateway, clients["sqs"])
         self.log.info("stack", "ready: " + " | ".join(where))
 
     def _gateway(
@@ -394,6 +401,7 @@ class LocalStack:
                 max_duration=self.max_duration,
                 static_dir=self.static_dir,
                 mint_token=self._minter(),
+                stats=self.stats.snapshot,
                 # /_local/config: lets tools (`chat notify`) find this stack's AWS and outputs.
                 page_config={
                     "awsEndpoint": None if self.real_aws else self.aws.endpoint_url,
@@ -458,6 +466,10 @@ class LocalStack:
 
     async def stop(self) -> None:
         """Close connections (1001, ``$disconnect`` each), then sources, runtime, servers, AWS."""
+        task, self._stats_task = self._stats_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         gateway, self.gateway = self.gateway, None
         if gateway is not None:
             with contextlib.suppress(Exception):
@@ -479,6 +491,23 @@ class LocalStack:
         if aws is not None:
             await asyncio.to_thread(aws.stop)
         self._started = False
+
+    def _watch(self, stack: Stack, gateway: Gateway | None, sqs: Any) -> None:
+        """The live view's gauges: open connections and every queue's depth."""
+        if gateway is not None:
+            self.stats.add_gauge("connections", lambda: len(gateway.connections))
+        for lid, resource in stack.resources.items():
+            if resource.type == "AWS::SQS::Queue":
+                url = resource.physical_id
+
+                def depth(url: str = url) -> float:
+                    attrs = sqs.get_queue_attributes(
+                        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                    )["Attributes"]
+                    return float(attrs["ApproximateNumberOfMessages"])
+
+                self.stats.add_gauge(f"queue:{lid}", depth, blocking=True)
+        self._stats_task = asyncio.create_task(self.stats.run())
 
     def _minter(self) -> Any:
         if self._dev_settings is None:

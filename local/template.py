@@ -228,6 +228,7 @@ class _Loader:
         if IMPLICIT_API not in self.raw and has_implicit_http_events(self.raw):
             # SAM creates this API for events without ApiId; templates may !Ref / !GetAtt it.
             self.raw[IMPLICIT_API] = {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
+        self.raw.update(_published_aliases(self.raw))
         self.dropped: dict[str, str] = {}  # logical id -> the false condition that removed it
         self.physical: dict[str, str] = {}
         self.computing: list[str] = []
@@ -785,3 +786,21 @@ def load_local_config(path: str | Path) -> LocalConfig:
         dev_token=dict(sections["dev_token"]),
         local_issuers=list(issuers),
     )
+
+
+def _published_aliases(raw: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The alias SAM publishes for ``AutoPublishAlias: name``, as ``<Function>Alias<name>``.
+
+    Templates refer to it by that logical id (provisioned concurrency integrations do); locally
+    an alias is its function, so it resolves to the function's ARN (see ``local.physical``).
+    """
+    aliases = {}
+    for logical_id, resource in raw.items():
+        name = resource["Properties"].get("AutoPublishAlias")
+        if resource["Type"] == FUNCTION and isinstance(name, str):
+            aliases[f"{logical_id}Alias{name}"] = {
+                "Type": "AWS::Lambda::Alias",
+                "Condition": resource.get("Condition"),
+                "Properties": {"FunctionName": {"Ref": logical_id}, "Name": name},
+            }
+    return {k: {key: v for key, v in r.items() if v is not None} for k, r in aliases.items()}

@@ -12,8 +12,10 @@ route is never reused for another. The token is never logged.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from chatcore import clients
 from chatcore.auth import AuthError, Unauthorized, build_policy, check_origin
 from chatcore.config import Config
 from chatcore.httpauth import HttpAuthorizerRequest, authorize_route, is_http_authorizer_event
@@ -22,6 +24,9 @@ from chatcore.observability import instrument, logger
 from chatcore.requests import AuthorizerRequest
 
 __all__ = ["handler"]
+
+# With provisioned concurrency the init phase runs ahead of traffic: load PyJWT there.
+clients.warm_if_provisioned(lambda: importlib.import_module("jwt"))
 
 
 @instrument

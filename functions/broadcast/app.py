@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
-
 from chatcore import wiring
 from chatcore.config import Config
 from chatcore.dispatch import broadcast_batch
-from chatcore.observability import instrument, logger, record_batching, record_fanout
+from chatcore.dynamodb_types import TypeDeserializer
+from chatcore.observability import (
+    instrument,
+    logger,
+    record_batching,
+    record_delivery_latency,
+    record_fanout,
+)
 
 __all__ = ["handler"]
+
+# Records read straight from the event (not Powertools' data class, an import every cold start
+# would pay for two fields).
+_deserializer = TypeDeserializer()
 
 
 @instrument
@@ -26,15 +35,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = wiring.connection_store(config)
     delivery = wiring.delivery(config, config.management_endpoint, store=store)
     records = [
-        (str(record.dynamodb.sequence_number), dict(record.dynamodb.new_image or {}))
-        for record in DynamoDBStreamEvent(event).records
-        if record.dynamodb is not None
+        (
+            str(change["SequenceNumber"]),
+            {k: _deserializer.deserialize(v) for k, v in (change.get("NewImage") or {}).items()},
+        )
+        for change in (record.get("dynamodb") for record in event.get("Records") or [])
+        if change is not None
     ]
     outcome = broadcast_batch(records, store=store, delivery=delivery)
     record_fanout(outcome.result)
     record_batching(
         batched_frames=outcome.batched_frames, batched_messages=outcome.batched_messages
     )
+    record_delivery_latency(records, failed=outcome.failed)
     logger.info(
         "broadcast",
         extra={

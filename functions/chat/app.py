@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcore import wiring
+from chatcore import clients, wiring
 from chatcore.chat import ChatService
 from chatcore.config import Config
 from chatcore.observability import instrument, logger
@@ -16,6 +16,9 @@ from chatcore.requests import WebSocketRequest
 from chatcore.routes import reply_to_frame
 
 __all__ = ["handler"]
+
+# With provisioned concurrency the init phase runs ahead of traffic: build the client there.
+clients.warm_if_provisioned(clients.dynamodb)
 
 
 @instrument

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcore import wiring
+from chatcore import clients, wiring
 from chatcore.auth import AuthError
 from chatcore.config import Config
 from chatcore.observability import instrument, logger
 from chatcore.requests import WebSocketRequest
 
 __all__ = ["handler"]
+
+# With provisioned concurrency the init phase runs ahead of traffic: build the client there.
+clients.warm_if_provisioned(clients.dynamodb)
 
 
 @instrument

@@ -1,8 +1,10 @@
-"""Plain HTTP GETs on the gateway's port: the browser page and two small local-only endpoints.
+"""Plain HTTP GETs on the gateway's port: the browser page and small local-only endpoints.
 
 ``/`` and the files next to it come from the static directory (the bundled ``client/web``),
-``/_local/config`` tells the page where to connect, and ``/_local/token`` mints a dev token when
-the stack has a token minter (``local.yaml``). Pure: turns a path and query into a response.
+``/_local/config`` tells the page where to connect, ``/_local/token`` mints a dev token when
+the stack has a token minter (``local.yaml``), ``/_local/`` is the stack's live view (``live.html``
+next to this file, polling ``/_local/stats``, see ``local.stats``). Pure: turns a path and query
+into a response.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HttpAnswer", "TokenMinter", "answer_get"]
+__all__ = ["LIVE_PAGE", "HttpAnswer", "StatsSource", "TokenMinter", "answer_get"]
 
 TokenMinter = Callable[[str, "str | None", Sequence[str]], str]
+StatsSource = Callable[[], Mapping[str, Any]]
+
+LIVE_PAGE = Path(__file__).with_name("live.html")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,14 @@ def answer_get(
     static_dir: Path | None,
     config: Mapping[str, Any],
     mint: TokenMinter | None,
+    stats: StatsSource | None = None,
 ) -> HttpAnswer:
+    if path in ("/_local", "/_local/"):
+        return HttpAnswer(200, "text/html; charset=utf-8", LIVE_PAGE.read_bytes())
+    if path == "/_local/stats":
+        if stats is None:
+            return HttpAnswer.json(404, {"message": "this stack collects no live figures"})
+        return HttpAnswer.json(200, dict(stats()))
     if path == "/_local/config":
         return HttpAnswer.json(200, dict(config))
     if path == "/_local/token":

@@ -39,7 +39,7 @@ from local.gateway.integration import (
     route_reply,
 )
 from local.gateway.lifecycle import Ending, Lifecycle, Signal, State
-from local.gateway.pages import TokenMinter, answer_get
+from local.gateway.pages import StatsSource, TokenMinter, answer_get
 from local.gateway.routing import parse_expression, select_route
 from local.gateway.throttle import TokenBucket
 from local.logs import Log
@@ -83,6 +83,7 @@ class GatewayOptions:
     static_dir: Path | None = None
     mint_token: TokenMinter | None = None
     page_config: dict[str, Any] = field(default_factory=dict)
+    stats: StatsSource | None = None  # what /_local/stats answers (local.stats.Stats.snapshot)
 
 
 @dataclass
@@ -343,6 +344,7 @@ class Gateway:
                 static_dir=self.options.static_dir,
                 config=self._page_config(request.headers.get("Host")),
                 mint=self.options.mint_token,
+                stats=self.options.stats,
             )
             headers = Headers(
                 [

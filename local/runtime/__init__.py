@@ -21,6 +21,7 @@ from local.aws import lambda_env
 from local.logs import Log
 from local.model import Stack
 from local.runtime.pool import FunctionPool, worker_env
+from local.stats import Stats
 
 __all__ = ["AsyncInvocation", "InvokeResult", "Runtime", "UnknownFunction"]
 
@@ -74,14 +75,23 @@ class Runtime:
         async_retry_delays: Sequence[float] = LAMBDA_ASYNC_RETRY_DELAYS,
         init_timeout: float = 30.0,
         prewarm: bool = False,
+        stats: Stats | None = None,
     ) -> None:
         self.stack = stack
+        self.stats = stats  # the live view's counters (local.stats), fed as invocations end
         self.log = log
         self.async_retry_delays = tuple(async_retry_delays)
         self.prewarm = prewarm
         self._pools: dict[str, FunctionPool] = {}
         self._async: set[asyncio.Task[InvokeResult]] = set()
         self._stopping = False
+        # An authorizer's `Unauthorized` error is a refusal (401), not a failure, in the log.
+        self._authorizers = {
+            route.authorizer.function
+            for api in stack.websocket_apis
+            for route in api.routes.values()
+            if route.authorizer is not None
+        }
         for lid, fn in stack.functions.items():
             env = worker_env(
                 _QUIET_DEFAULTS, base_env, fn.environment, lambda_env(fn, region=stack.region)
@@ -122,6 +132,8 @@ class Runtime:
             self.log.warning(logical_id, "throttled: reserved concurrency reached", request_id=rid)
             result = self._refused(rid, "TooManyRequestsException", "Rate Exceeded.")
             result.throttled = True
+            if self.stats is not None:
+                self.stats.invocation(logical_id, throttled=True)
             return result
         event_json = json.dumps(event, default=str).encode()
         if len(event_json) > MAX_PAYLOAD_BYTES:
@@ -132,15 +144,20 @@ class Runtime:
             )
         outcome = await pool.invoke(rid, event_json)
         duration = (time.perf_counter() - started) * 1000
+        if self.stats is not None:
+            self.stats.invocation(
+                logical_id, duration_ms=duration, ok=outcome.ok, cold_start=outcome.cold_start
+            )
         if outcome.ok:
             self.log.debug(logical_id, f"REPORT duration {duration:.1f} ms", request_id=rid)
         else:
-            err = outcome.error or {}
-            trace = "".join(err.get("stackTrace") or [])
-            message = f"{err.get('errorType')}: {err.get('errorMessage')}"
-            if trace:
-                message += "\nTraceback (most recent call last):\n" + trace.rstrip("\n")
-            self.log.error(logical_id, message, request_id=rid, duration_ms=round(duration, 1))
+            self.log.function_error(
+                logical_id,
+                outcome.error or {},
+                request_id=rid,
+                refusal=logical_id in self._authorizers,
+                duration_ms=round(duration, 1),
+            )
         return InvokeResult(
             ok=outcome.ok,
             payload=outcome.payload if outcome.ok else None,

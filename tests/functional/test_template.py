@@ -237,14 +237,31 @@ def _websocket(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     }
 
 
-def _function_of_integration(cfn: dict[str, Any], target: dict[str, Any]) -> str:
+def _when(value: Any, conditions: dict[str, bool]) -> Any:
+    """``value`` with each ``Fn::If`` on one of ``conditions`` replaced by the branch taken."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"} and value["Fn::If"][0] in conditions:
+            name, if_true, if_false = value["Fn::If"]
+            return _when(if_true if conditions[name] else if_false, conditions)
+        return {k: _when(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_when(v, conditions) for v in value]
+    return value
+
+
+PC_OFF = {"HasProvisionedConcurrency": False}
+
+
+def _function_of_integration(
+    cfn: dict[str, Any], target: dict[str, Any], conditions: dict[str, bool] = PC_OFF
+) -> str:
+    """The logical id an integration invokes: a function (``X.Arn``) or an alias (``XAlias..``)."""
     integration_id = re.fullmatch(r"integrations/\$\{(\w+)\}", target["Fn::Sub"])
     assert integration_id, target
     integration = cfn["Resources"][integration_id.group(1)]["Properties"]
     assert integration["IntegrationType"] == "AWS_PROXY"
-    function = re.search(
-        r"functions/\$\{(\w+)\.Arn\}/invocations", integration["IntegrationUri"]["Fn::Sub"]
-    )
+    uri = _when(integration["IntegrationUri"], conditions)
+    function = re.search(r"functions/\$\{(\w+?)(?:\.Arn)?\}/invocations", uri["Fn::Sub"])
     assert function, integration
     return function.group(1)
 
@@ -263,7 +280,8 @@ def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
     permissions = {
         p["Properties"]["SourceArn"]["Fn::Sub"]: p["Properties"]
         for p in _of_type(cfn, "AWS::Lambda::Permission").values()
-        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        # The alias permissions (provisioned concurrency) are checked on their own below.
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com" and "Condition" not in p
     }
     prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}"
     for key, function in ROUTES.items():
@@ -286,7 +304,8 @@ def test_connect_runs_the_request_authorizer_on_the_token_query_string(
     authorizer = cfn["Resources"][connect["AuthorizerId"]["Ref"]]["Properties"]
     assert authorizer["AuthorizerType"] == "REQUEST"
     assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
-    assert "${AuthorizerFunction.Arn}" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    uri = _when(authorizer["AuthorizerUri"], PC_OFF)["Fn::Sub"]
+    assert "${AuthorizerFunction.Arn}" in uri
     others = [r for r in routes.values() if r["Properties"]["RouteKey"] != "$connect"]
     assert all(r["Properties"]["AuthorizationType"] == "NONE" for r in others)
     permission = cfn["Resources"]["AuthorizerPermission"]["Properties"]
@@ -389,7 +408,11 @@ def test_fanout_reports_partial_batches_and_gives_up_into_a_dead_letter_queue(
 
 
 def test_notify_is_subscribed_to_the_notifications_topic(cfn: dict[str, Any]) -> None:
-    subscriptions = _of_type(cfn, "AWS::SNS::Subscription")
+    subscriptions = {
+        k: s
+        for k, s in _of_type(cfn, "AWS::SNS::Subscription").items()
+        if s["Properties"]["TopicArn"] != {"Ref": "AlarmTopic"}  # the optional alarm e-mail
+    }
     assert [s["Properties"]["TopicArn"] for s in subscriptions.values()] == [
         {"Ref": "NotificationsTopic"}
     ]
@@ -582,3 +605,279 @@ def test_outputs_give_the_http_api_url(cfn: dict[str, Any]) -> None:
     assert cfn["Outputs"]["HttpApiUrl"]["Value"] == {
         "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     }
+    # The [tracer] extra would pull botocore into the layer: the X-Ray SDK comes --no-deps instead.
+    assert "aws-lambda-powertools[tracer]" not in text and "pyjwt[crypto]" in text
+    tracing = (source / "requirements-tracing.txt").read_text(encoding="utf-8")
+    assert "aws-xray-sdk" in tracing and "botocore" not in tracing.replace("declares botocore", "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Operations: dashboard, alarms, provisioned concurrency, tracing
+# --------------------------------------------------------------------------------------------------
+
+PC_FUNCTIONS = ("AuthorizerFunction", "ConnectFunction", "ChatFunction")
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+def _dashboard(cfn: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The dashboard body as JSON, and the ``${...}`` names its ``Fn::Sub`` uses."""
+    (dashboard,) = _of_type(cfn, "AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(_SUB_VARIABLE.findall(text))
+    return json.loads(_SUB_VARIABLE.sub(lambda m: m.group(1), text)), names
+
+
+def _dashboard_metrics(body: dict[str, Any]) -> list[list[Any]]:
+    found = []
+    for widget in body["widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            parts = [part for part in metric if not isinstance(part, dict)]
+            if parts:  # [{"expression": ...}] is a search, not a metric
+                found.append(parts)
+    return found
+
+
+def _app_env(sam: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = sam["Globals"]["Function"]["Environment"]["Variables"]
+    return env
+
+
+def test_dashboard_references_only_what_the_stack_has(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    _body, names = _dashboard(cfn)
+    for name in names:
+        logical = name.split(".")[0]
+        assert (
+            logical in cfn["Resources"]
+            or logical in sam["Parameters"]
+            or logical.startswith("AWS::")
+        ), name
+
+
+def test_dashboard_shows_traffic_functions_stream_queues_and_app_metrics(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    from chatcore.observability import METRICS
+
+    body, _ = _dashboard(cfn)
+    metrics = _dashboard_metrics(body)
+    by_name: dict[tuple[str, str], list[list[Any]]] = {}
+    for metric in metrics:
+        by_name.setdefault((metric[0], metric[1]), []).append(metric)
+    api = ["ApiId", "WebSocketApi", "Stage", "StageName"]
+    for name in ("ConnectCount", "MessageCount", "IntegrationError"):
+        assert [m[2:] for m in by_name[("AWS/ApiGateway", name)]] == [api]
+    for name in ("Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"):
+        functions = {m[3] for m in by_name[("AWS/Lambda", name)] if len(m) > 2}
+        assert functions == set(FUNCTIONS), name
+    assert [m[3] for m in by_name[("AWS/Lambda", "IteratorAge")]] == ["BroadcastFunction"]
+    queues = {m[3] for m in by_name[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]}
+    assert queues == {f"{q}.QueueName" for q in _of_type(cfn, "AWS::SQS::Queue")}
+    # The app's own metrics, under the namespace and service dimension the functions use.
+    env = _app_env(sam)
+    app = {m[1] for m in metrics if m[0] == env["POWERTOOLS_METRICS_NAMESPACE"]}
+    assert app <= METRICS
+    assert {"MessagesStored", "Deliveries", "GoneConnections", "ThrottledPosts"} <= app
+    assert {"DeliveryLatency"} <= app
+    for metric in metrics:
+        if metric[0] == env["POWERTOOLS_METRICS_NAMESPACE"]:
+            assert metric[2:] == ["service", env["POWERTOOLS_SERVICE_NAME"]]
+    widgets = json.dumps(body)
+    assert (
+        'MetricName=\\"RejectedFrames\\"' in widgets and "{ServerlessChat,code,service}" in widgets
+    )
+    stats = {
+        part.get("stat")
+        for w in body["widgets"]
+        for m in w.get("properties", {}).get("metrics", [])
+        for part in m
+        if isinstance(part, dict)
+    }
+    assert "p99" in stats
+
+
+EXPECTED_ALARMS = {
+    "FunctionErrorsAlarm",
+    "FunctionThrottlesAlarm",
+    "BroadcastIteratorAgeAlarm",
+    "FanoutDeadLetterAlarm",
+    "BroadcastFailureAlarm",
+    "ApiIntegrationErrorsAlarm",
+    "ConnectionsThrottlingAlarm",
+    "DeliveryLatencyAlarm",
+}
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    props = alarm["Properties"]
+    if "Metrics" in props:
+        return [
+            (
+                q["MetricStat"]["Metric"]["Namespace"],
+                q["MetricStat"]["Metric"]["MetricName"],
+                q["MetricStat"]["Metric"]["Dimensions"],
+            )
+            for q in props["Metrics"]
+            if "MetricStat" in q
+        ]
+    return [(props["Namespace"], props["MetricName"], props["Dimensions"])]
+
+
+def test_every_alarm_notifies_the_topic_and_says_what_to_do(cfn: dict[str, Any]) -> None:
+    alarms = _of_type(cfn, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == EXPECTED_ALARMS
+    (topic,) = (k for k, r in _of_type(cfn, "AWS::SNS::Topic").items() if "Alarm" in k)
+    for logical_id, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic}], logical_id
+        assert props["OKActions"] == [{"Ref": topic}], logical_id
+        description = props["AlarmDescription"]
+        # What happened, and where to look or what to change: more than a restated name.
+        assert len(description) > 120, logical_id
+        verbs = ("Look", "Check", "Open", "Read", "Compare")
+        assert any(verb in description for verb in verbs), logical_id
+        for _namespace, _name, dimensions in _alarm_metrics(alarm):
+            for dimension in dimensions:
+                value = dimension["Value"]
+                if isinstance(value, dict):
+                    target = value.get("Ref") or value["Fn::GetAtt"][0]
+                    known = target in cfn["Resources"] or target in cfn["Parameters"]
+                    assert known, (logical_id, value)
+
+
+def test_alarms_watch_the_failures_that_lose_or_delay_messages(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    from chatcore.observability import METRICS
+
+    alarms = _of_type(cfn, "AWS::CloudWatch::Alarm")
+    watched = {k: _alarm_metrics(a) for k, a in alarms.items()}
+
+    def functions_of(alarm: str, metric: str) -> set[str]:
+        return {d[0]["Value"]["Ref"] for ns, name, d in watched[alarm] if name == metric}
+
+    # The authorizer's errors are refused tokens: alarming on them would page on every bad login.
+    assert functions_of("FunctionErrorsAlarm", "Errors") == set(FUNCTIONS) - {"AuthorizerFunction"}
+    assert functions_of("FunctionThrottlesAlarm", "Throttles") == set(FUNCTIONS)
+    assert alarms["FunctionErrorsAlarm"]["Properties"]["Metrics"][-1]["ReturnData"] is True
+    queues = {
+        d[0]["Value"]["Fn::GetAtt"][0]
+        for k in ("FanoutDeadLetterAlarm", "BroadcastFailureAlarm")
+        for _, _, d in watched[k]
+    }
+    assert queues == {"FanoutDeadLetterQueue", "BroadcastFailureQueue"}
+    assert watched["BroadcastIteratorAgeAlarm"][0][1] == "IteratorAge"
+    assert watched["ApiIntegrationErrorsAlarm"][0][:2] == ("AWS/ApiGateway", "IntegrationError")
+    env = _app_env(sam)
+    for name, metric in (
+        ("ConnectionsThrottlingAlarm", "ThrottledPosts"),
+        ("DeliveryLatencyAlarm", "DeliveryLatency"),
+    ):
+        ((namespace, metric_name, dims),) = watched[name]
+        assert (namespace, metric_name) == (env["POWERTOOLS_METRICS_NAMESPACE"], metric)
+        assert metric in METRICS
+        assert dims == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    latency = alarms["DeliveryLatencyAlarm"]["Properties"]
+    assert latency["ExtendedStatistic"] == "p99"
+    assert latency["Threshold"] == {"Ref": "DeliveryLatencyAlarmMs"}
+    # The mail subscription exists only when an address is given.
+    (mail,) = (
+        s
+        for s in _of_type(cfn, "AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "email"
+    )
+    assert mail["Condition"] == "MailsAlarms"
+    assert sam["Conditions"]["MailsAlarms"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+
+
+def _evaluate(expression: Any, parameters: dict[str, str], conditions: dict[str, Any]) -> Any:
+    """The few condition functions the operations conditions use, as CloudFormation does."""
+    if isinstance(expression, dict):
+        ((name, arg),) = expression.items()
+        if name == "Ref":
+            return parameters[arg]
+        if name == "Condition":
+            return _evaluate(conditions[arg], parameters, conditions)
+        values = [_evaluate(a, parameters, conditions) for a in arg]
+        if name == "Fn::Equals":
+            return str(values[0]) == str(values[1])
+        if name == "Fn::Not":
+            return not values[0]
+        raise AssertionError(f"unexpected {name} in a condition")
+    return expression
+
+
+@pytest.mark.parametrize(("count", "on"), [("0", False), ("2", True)])
+def test_provisioned_concurrency_switches_the_api_to_the_alias(
+    cfn: dict[str, Any], sam: dict[str, Any], count: str, on: bool
+) -> None:
+    condition = sam["Conditions"]["HasProvisionedConcurrency"]
+    assert _evaluate(condition, {"ProvisionedConcurrency": count}, sam["Conditions"]) is on
+    assert sam["Parameters"]["ProvisionedConcurrency"]["Default"] == 0
+    taken = {"HasProvisionedConcurrency": on}
+    resources = cfn["Resources"]
+    for function in PC_FUNCTIONS:
+        alias = resources[f"{function}Aliaslive"]
+        assert alias["Type"] == "AWS::Lambda::Alias"
+        config = _when(alias["Properties"]["ProvisionedConcurrencyConfig"], taken)
+        if on:
+            assert config == {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}}
+        else:
+            assert config == {"Ref": "AWS::NoValue"}
+    target = "{}Aliaslive" if on else "{}"
+    routes = _of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+    for route in routes:
+        key = route["Properties"]["RouteKey"]
+        if ROUTES[key] in PC_FUNCTIONS:
+            invoked = _function_of_integration(cfn, route["Properties"]["Target"], taken)
+            assert invoked == target.format(ROUTES[key]), key
+    uri = _when(resources["ConnectAuthorizer"]["Properties"]["AuthorizerUri"], taken)["Fn::Sub"]
+    assert ("${AuthorizerFunctionAliaslive}" if on else "${AuthorizerFunction.Arn}") in uri
+    # Each route the alias serves has its own permission, present exactly when the alias is used.
+    alias_permissions = {
+        p["Properties"]["SourceArn"]["Fn::Sub"].rsplit("/", 1)[-1]: p
+        for p in _of_type(cfn, "AWS::Lambda::Permission").values()
+        if p.get("Condition") == "HasProvisionedConcurrency"
+    }
+    expected = {k for k, f in ROUTES.items() if f in PC_FUNCTIONS} | {"${ConnectAuthorizer}"}
+    assert set(alias_permissions) == expected
+    for key, permission in alias_permissions.items():
+        function = "AuthorizerFunction" if key == "${ConnectAuthorizer}" else ROUTES[key]
+        assert permission["Properties"]["FunctionName"] == {"Ref": f"{function}Aliaslive"}
+
+
+def test_tracing_follows_the_tracing_mode_parameter(
+    cfn: dict[str, Any], sam: dict[str, Any]
+) -> None:
+    assert sam["Parameters"]["TracingMode"]["AllowedValues"] == ["Active", "PassThrough"]
+    for function in _of_type(cfn, "AWS::Lambda::Function").values():
+        props = function["Properties"]
+        assert props["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
+        # Lambda sets AWS_XRAY_* in every function: this flag is what keeps the SDK unloaded.
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+            "Fn::If": ["TracesActive", "false", "true"]
+        }
+
+
+@pytest.mark.parametrize("count", ["0", "2"])
+def test_the_local_stack_runs_the_template_with_or_without_provisioned_concurrency(
+    count: str,
+) -> None:
+    from local.template import load_stack
+
+    stack = load_stack(TEMPLATE, parameter_overrides={"ProvisionedConcurrency": count})
+    assert set(stack.functions) == set(FUNCTIONS)
+    # Locally an alias is its function: the routes and the authorizer reach the same functions.
+    (api,) = stack.websocket_apis
+    assert {key: route.function for key, route in api.routes.items()} == ROUTES
+    connect = api.routes["$connect"].authorizer
+    assert connect is not None and connect.function == "AuthorizerFunction"
+    alias = stack.resources["ChatFunctionAliaslive"]
+    assert alias.physical_id == stack.functions["ChatFunction"].arn
+    # Alias permissions exist only with provisioned concurrency; the mail subscription not at all.
+    assert ("SendAliasPermission" in stack.resources) is (count != "0")
+    assert "AlarmEmailSubscription" not in stack.resources
+    assert "dashboards:name=" in stack.outputs["DashboardUrl"]

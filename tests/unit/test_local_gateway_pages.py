@@ -68,3 +68,16 @@ def test_dev_token_settings_follow_local_yaml() -> None:
     )
     assert explicit == DevTokenSettings(SECRET, "chat-local", "chat", 60)
     assert dev_token_settings({}, {}, params) is None
+
+
+def test_live_view_page_and_its_stats() -> None:
+    page = answer_get("/_local/", {}, static_dir=None, config={}, mint=None)
+    assert page.status == 200 and page.content_type.startswith("text/html")
+    assert b"/_local/stats" in page.body
+    assert answer_get("/_local", {}, static_dir=None, config={}, mint=None).body == page.body
+    stats = answer_get(
+        "/_local/stats", {}, static_dir=None, config={}, mint=None, stats=lambda: {"at": 1.0}
+    )
+    assert (stats.status, json.loads(stats.body)) == (200, {"at": 1.0})
+    missing = answer_get("/_local/stats", {}, static_dir=None, config={}, mint=None)
+    assert missing.status == 404 and "live figures" in json.loads(missing.body)["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 from local.logs import Log
 
@@ -88,3 +89,36 @@ def test_text_format_leaves_out_what_every_powertools_line_repeats() -> None:
     assert "function_arn" not in shown and "handler:31" not in shown
     # Machines still get everything the handler wrote.
     assert json.loads(js.getvalue())["function_arn"].endswith("local-ConnectFunction-X")
+
+
+ERROR = {
+    "errorType": "ValueError",
+    "errorMessage": "boom: bad input",
+    "stackTrace": ['  File "app.py", line 3, in handler\n', "    explode()\n"],
+}
+
+
+def test_a_function_error_is_one_line_and_its_stack_waits_for_debug() -> None:
+    out = io.StringIO()
+    Log(out, level="info").function_error("ChatFunction", ERROR, request_id="r1")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith("ChatFunction         [r1] ValueError: boom: bad input")
+    debug = io.StringIO()
+    Log(debug, level="debug").function_error("ChatFunction", ERROR, request_id="r1")
+    text = debug.getvalue()
+    assert "Traceback (most recent call last):" in text and "in handler" in text
+
+
+def test_an_authorizers_unauthorized_is_a_refusal_at_info() -> None:
+    out = io.StringIO()
+    log = Log(out, level="info")
+    refusal = {"errorType": "Unauthorized", "errorMessage": "Unauthorized", "stackTrace": ["x\n"]}
+    records: list[Any] = []
+    log.add_listener(records.append)
+    log.function_error("AuthorizerFunction", refusal, request_id="r2", refusal=True)
+    assert [(r.level, r.message) for r in records] == [("info", "refused: Unauthorized")]
+    assert out.getvalue().count("\n") == 1
+    # Anything else an authorizer raises is an error like any other function's.
+    log.function_error("AuthorizerFunction", ERROR, request_id="r3", refusal=True)
+    assert records[-2].level == "error"

@@ -16,12 +16,13 @@ import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chatcore.config import ConfigError
 from chatcore.rooms import PRIVATE_PREFIX, ROOM_PATTERN, USER_PATTERN
+
+if TYPE_CHECKING:
+    import jwt
 
 __all__ = [
     "LEEWAY_SECONDS",
@@ -126,6 +127,8 @@ class TokenVerifier:
             self._secret = _check_hs256_key(secret)
         elif algorithm == "RS256":
             if jwks_client is None:
+                import jwt
+
                 if not jwks_url:
                     raise ConfigError("RS256 needs JWT_JWKS_URL")
                 # Keys are cached for their lifespan, so a warm authorizer fetches the JWKS rarely.
@@ -137,6 +140,10 @@ class TokenVerifier:
     def verify(self, token: str) -> Identity:
         if not token:
             raise AuthError("no token")
+        # PyJWT (and cryptography under it) only where tokens are verified: the other functions
+        # use Identity from this module and should not pay for it at cold start.
+        import jwt
+
         try:
             key: Any
             if self._jwks is not None:
@@ -300,4 +307,6 @@ def mint_token(
         claims["aud"] = audience
     if scopes:
         claims["scope"] = " ".join(scopes)
+    import jwt
+
     return jwt.encode(claims, key, algorithm="HS256")

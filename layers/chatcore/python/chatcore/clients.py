@@ -1,8 +1,11 @@
-"""Cached boto3 client factories: the one place the core builds AWS clients.
+"""Cached AWS client factories: the one place the core builds AWS clients.
 
-Nothing is created at import time, so ``AWS_ENDPOINT_URL`` (set by the local stack and the tests
-before the first request) decides where each client points. ``reset()`` forgets every cached
-client, which tests call when they start a fresh moto server.
+Clients come from one botocore session per container, created on first use: nothing is created
+(or even imported) at import time, so ``AWS_ENDPOINT_URL`` (set by the local stack and the tests
+before the first request) decides where each client points, and a handler's cold start does not
+pay for botocore until it talks to AWS. botocore rather than boto3: the core only needs low-level
+clients, and importing boto3 adds its resource layer and s3transfer on top of botocore.
+``reset()`` forgets every cached client, which tests call when they start a fresh moto server.
 
 ``management_factory`` is the documented seam for the ``@connections`` client: tests and
 benchmarks assign a callable ``(endpoint_url, max_pool_connections) -> client`` to it (and put
@@ -15,9 +18,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 __all__ = [
     "ManagementFactory",
     "dynamodb",
@@ -25,37 +25,57 @@ __all__ = [
     "management_factory",
     "reset",
     "secretsmanager",
+    "session",
     "sqs",
     "ssm",
+    "warm",
+    "warm_if_provisioned",
 ]
 
 ManagementFactory = Callable[[str, int], Any]
 
-# Set by tests to replace the real @connections client; None means boto3.
+# Set by tests to replace the real @connections client; None means the lean client.
 management_factory: ManagementFactory | None = None
 
-# Small, bounded retries for DynamoDB/SQS; the @connections client does its own (see gateway).
-_DEFAULT = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
+
+@functools.cache
+def session() -> Any:
+    """The container's botocore session (credentials chain, region, endpoint settings)."""
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@functools.cache
+def _config() -> Any:
+    from botocore.config import Config
+
+    # Small, bounded retries for DynamoDB/SQS; the @connections client does its own (gateway).
+    return Config(retries={"max_attempts": 3, "mode": "standard"})
+
+
+def _client(service: str) -> Any:
+    return session().create_client(service, config=_config())
 
 
 @functools.cache
 def dynamodb() -> Any:
-    return boto3.client("dynamodb", config=_DEFAULT)
+    return _client("dynamodb")
 
 
 @functools.cache
 def sqs() -> Any:
-    return boto3.client("sqs", config=_DEFAULT)
+    return _client("sqs")
 
 
 @functools.cache
 def ssm() -> Any:
-    return boto3.client("ssm", config=_DEFAULT)
+    return _client("ssm")
 
 
 @functools.cache
 def secretsmanager() -> Any:
-    return boto3.client("secretsmanager", config=_DEFAULT)
+    return _client("secretsmanager")
 
 
 def management(endpoint_url: str, *, max_pool_connections: int = 32) -> Any:
@@ -72,10 +92,33 @@ def _boto_management(endpoint_url: str, max_pool_connections: int) -> Any:
     # retried by the gateway with jitter, so the client itself never retries.
     from chatcore.connections_api import ConnectionsApi
 
-    return ConnectionsApi(endpoint_url, max_pool_connections=max_pool_connections)
+    return ConnectionsApi(
+        endpoint_url, max_pool_connections=max_pool_connections, session=session()
+    )
+
+
+def warm(*factories: Callable[[], Any]) -> None:
+    """Create clients now rather than on the first request.
+
+    Only worth it where initialisation is off the user's path: with provisioned concurrency
+    Lambda runs the init phase ahead of traffic (``AWS_LAMBDA_INITIALIZATION_TYPE`` is then
+    ``provisioned-concurrency``); see :func:`warm_if_provisioned`.
+    """
+    for factory in factories:
+        factory()
+
+
+def warm_if_provisioned(*factories: Callable[[], Any], environ: Any = None) -> bool:
+    import os
+
+    env = os.environ if environ is None else environ
+    if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency":
+        return False
+    warm(*factories)
+    return True
 
 
 def reset() -> None:
     """Forget every cached client (a new endpoint or fresh credentials take effect)."""
-    for factory in (dynamodb, sqs, ssm, secretsmanager, _boto_management):
+    for factory in (dynamodb, sqs, ssm, secretsmanager, _boto_management, session, _config):
         factory.cache_clear()

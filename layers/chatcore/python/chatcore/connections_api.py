@@ -17,7 +17,6 @@ import os
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -51,8 +50,13 @@ class ConnectionsApi:
         self._base = endpoint_url.rstrip("/")
         self.endpoint_url = self._base
         self.max_pool_connections = max(1, max_pool_connections)
-        session = session or boto3.session.Session()
-        self._region = region or session.region_name or os.environ.get("AWS_REGION", "us-east-1")
+        if session is None:
+            from chatcore.clients import session as container_session
+
+            session = container_session()
+        self._region = (
+            region or session.get_config_variable("region") or os.environ.get("AWS_REGION")
+        ) or "us-east-1"
         self._credentials = session.get_credentials()
         self._http = urllib3.PoolManager(
             maxsize=self.max_pool_connections,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-
 from chatcore import clients
 from chatcore.auth import TokenVerifier
 from chatcore.config import Config, ConfigError
@@ -30,6 +28,9 @@ def hs256_secret(config: Config) -> str:
     name = config.jwt_secret_parameter
     if not name:
         raise ConfigError("HS256 needs JWT_SECRET or JWT_SECRET_PARAMETER")
+    # Imported here: Powertools' parameters module imports boto3, which only this path needs.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
     if name.startswith("arn:aws:secretsmanager:"):
         provider = _providers.get("secrets") or SecretsProvider(
             boto3_client=clients.secretsmanager()
