@@ -129,6 +129,8 @@ def record_batching(*, batched_frames: int, batched_messages: int) -> None:
     """``messages`` frames a stream batch posted, and the messages they carried together."""
     count("BatchedFrames", batched_frames)
     count("MessagesBatched", batched_messages)
+
+
 def delivery_latencies(
     images: Iterable[Mapping[str, Any]], *, now_ms: int | None = None
 ) -> list[int]:

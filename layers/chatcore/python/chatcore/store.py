@@ -17,7 +17,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatcore.auth import Identity
-from chatcore.dynamodb_types import TypeDeserializer, TypeSerializer
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
 from chatcore.items import META, connection_key, ref_key, room_key
