@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from chatcore.dynamodb_types import TypeDeserializer, TypeSerializer
 
 __all__ = [
     "COUNTER_SEQ",
