@@ -151,7 +151,9 @@ def test_a_service_publish_comes_from_the_service_identity(chat_stack: StackThre
     with joined_socket(chat_stack, unique("erin"), room) as ws:
         assert publish(chat_stack, service, room, "deploy finished").status == 201
         (message,) = messages_until(ws, "deploy finished")
-    assert message["from"] == "deploy-bot"
+    assert message["from"] == "deploy-bot" and message["system"] is True
+    page = chat_stack.request("GET", url(room), token=chat_stack.local_token("erin")).json()
+    assert page["messages"][0]["system"] is True
 
 
 def test_disconnecting_a_user_closes_their_sockets_and_runs_disconnect(

@@ -181,6 +181,16 @@ def test_a_service_with_chat_publish_posts_as_itself(chat: ChatHarness) -> None:
     chat.pump()
     [message] = messages_to(chat, "c-bob")
     assert (message["from"], message["name"]) == ("billing-service", "Billing")
+    # Marked as a service's message, on the socket and in history; a user's is not.
+    assert message["system"] is True
+    assert publish(chat, ALICE, "lobby", {"text": "thanks"}).status == 201
+    chat.pump()
+    assert [m.get("system") for m in messages_to(chat, "c-bob")] == [True, None]
+    page = history(chat, BOB, "lobby").body["messages"]
+    assert [(m["text"], m.get("system")) for m in page] == [
+        ("invoice ready", True),
+        ("thanks", None),
+    ]
 
 
 # ---- history ---------------------------------------------------------------------------------

@@ -136,8 +136,10 @@ class ChatService:
         identity: Identity,
         *,
         connection_id: str | None,
+        system: bool = False,
     ) -> dict[str, Any]:
-        """Store one message and return its ack (see the module docstring)."""
+        """Store one message and return its ack (see the module docstring); ``system`` marks a
+        service's message (``system: true`` on the stored and delivered message)."""
         if is_dm(room):
             check_readable(room, user_id=identity.user_id, private_rooms=identity.rooms)
         else:
@@ -150,6 +152,7 @@ class ChatService:
             ref=ref,
             connection_id=connection_id,
             per_second=self._rate,
+            system=system,
         )
         if stored.created:
             observability.count("MessagesStored")

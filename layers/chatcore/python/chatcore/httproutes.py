@@ -68,10 +68,12 @@ def publish_message(
     connection (an HTTP caller holds no socket, so no membership is checked). The same room
     rules (``check_usable`` first: a ``dm:`` room is written through the WebSocket ``dm``
     action only), the same idempotency by ``(user, ref)`` and the same budget, per user, room
-    and second on the room's counter, shared with that user's WebSocket sends.
+    and second on the room's counter, shared with that user's WebSocket sends. A service
+    (scope ``chat/publish``) publishes as itself, its message marked ``system: true``.
     """
     check_usable(room, private_rooms=identity.rooms)
-    return chat.publish(room, text, ref, identity, connection_id=None)
+    system = has_scope(identity, PUBLISH_SCOPE)
+    return chat.publish(room, text, ref, identity, connection_id=None, system=system)
 
 
 def close_connections(
