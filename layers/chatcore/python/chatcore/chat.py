@@ -12,10 +12,12 @@ message, for the WebSocket ``send`` and ``dm`` and for any other front door (an 
   membership (an HTTP caller holds no socket). The room rules still apply: ``check_usable`` for
   rooms, and only its two users may publish to a ``dm:`` room.
 - the sender's budget is ``send_rate_per_second`` per room and second (``rate_limited``);
-- a ``(user, ref)`` stored before answers the same ack and stores nothing.
+- a ``(user, ref)`` stored before answers the same ack and stores nothing;
+- ``system=True`` (a service publishing over the HTTP API) marks the message ``system: true``;
+  the service's identity is its ``from`` and its budget is counted like a user's.
 
-It costs two DynamoDB requests (``chatcore.publisher``). A message the service itself posts
-(``system``) would pass ``per_second=None`` and no connection to the same ``Publisher``.
+It costs two DynamoDB requests (``chatcore.publisher``). A message the backend itself posts
+would pass ``per_second=None`` and no connection to the same ``Publisher``.
 """
 
 from __future__ import annotations
