@@ -513,8 +513,12 @@ class LocalStack:
         if self._dev_settings is None:
             return None
 
-        def mint(user: str, name: str | None, rooms: Sequence[str]) -> str:
-            return self.dev_token(user, name, rooms)
+        def mint(user: str, name: str | None, rooms: Sequence[str], scopes: Sequence[str]) -> str:
+            if not scopes:
+                return self.dev_token(user, name, rooms)
+            settings = self._dev_settings
+            assert settings is not None  # no minter without them
+            return mint_dev_token(settings, user=user, name=name, rooms=rooms, scopes=scopes)
 
         return mint
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from chatcore import clients, wiring
-from chatcore.budget import SendBudget
 from chatcore.chat import ChatService
 from chatcore.config import Config
 from chatcore.httpapi import HttpRequest
@@ -41,14 +40,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             presence_room_limit=config.presence_room_limit,
         ),
         store=store,
-        log=log,
-        budget=SendBudget(client=clients.dynamodb(), table=config.connections_table),
         delivery=delivery,
         # The same cached client as the delivery's: one connection pool per container.
         management=lambda: clients.management(
             endpoint, max_pool_connections=config.fanout_concurrency
         ),
         limits=wiring.limits(config),
-        send_rate_per_second=config.send_rate_per_second,
     )
     return routes.handle(request)

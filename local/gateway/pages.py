@@ -2,9 +2,10 @@
 
 ``/`` and the files next to it come from the static directory (the bundled ``client/web``),
 ``/_local/config`` tells the page where to connect, ``/_local/token`` mints a dev token when
-the stack has a token minter (``local.yaml``), ``/_local/`` is the stack's live view (``live.html``
-next to this file, polling ``/_local/stats``, see ``local.stats``). Pure: turns a path and query
-into a response.
+the stack has a token minter (``local.yaml``): ``?user=..&name=..&rooms=a,b&scope=a+b``, so one
+URL gives a user's token and a service's (``chat/notify`` ...) as the HTTP API's port does;
+``/_local/`` is the stack's live view (``live.html`` next to this file, polling
+``/_local/stats``, see ``local.stats``). Pure: turns a path and query into a response.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 __all__ = ["LIVE_PAGE", "HttpAnswer", "StatsSource", "TokenMinter", "answer_get"]
 
-TokenMinter = Callable[[str, "str | None", Sequence[str]], str]
+# (user, name, rooms, scopes) -> token
+TokenMinter = Callable[[str, "str | None", Sequence[str], Sequence[str]], str]
 StatsSource = Callable[[], Mapping[str, Any]]
 
 LIVE_PAGE = Path(__file__).with_name("live.html")
@@ -75,6 +77,11 @@ def answer_get(
             return HttpAnswer.json(400, {"message": "query parameter 'user' is required"})
         name = query.get("name") or None
         rooms = [r for r in query.get("rooms", "").split(",") if r]
-        token = mint(user, name, rooms)
-        return HttpAnswer.json(200, {"token": token, "user": user, "name": name or user})
+        # Space-separated, as in the token's own claim (``+`` in a query string is a space).
+        scopes = query.get("scope", "").split()
+        token = mint(user, name, rooms, scopes)
+        answer: dict[str, Any] = {"token": token, "user": user, "name": name or user}
+        if scopes:
+            answer["scope"] = " ".join(scopes)
+        return HttpAnswer.json(200, answer)
     return _static(static_dir, path)

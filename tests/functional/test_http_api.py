@@ -133,6 +133,29 @@ def test_publish_shares_the_send_rate_budget_and_answers_429(chat: ChatHarness) 
     assert len(stored(chat, "lobby")) == sum(a.status == 201 for a in answers)
 
 
+def test_websocket_sends_and_http_publishes_share_one_budget_per_user_and_room(
+    chat: ChatHarness,
+) -> None:
+    # A budget of 1 per second, over both APIs: four quick sends alternating between them span
+    # at most three seconds, so one is refused, and no two accepted ones share a second.
+    env = {"SEND_RATE_PER_SECOND": "1"}
+    join(chat, "c1", ALICE)
+    outcomes = []
+    for i in range(4):
+        if i % 2:
+            (event,) = chat.say("c1", {"action": "send", "room": "lobby", "text": f"w{i}"}, **env)
+            outcomes.append(event["type"] == "ack" or event["code"])
+        else:
+            answer = publish(chat, ALICE, "lobby", {"text": f"h{i}"}, env=env)
+            outcomes.append(answer.status == 201 or answer.body["code"])
+    assert "rate_limited" in outcomes, outcomes
+    seconds = [int(item["ts"]["N"]) // 1000 for item in stored(chat, "lobby")]
+    assert len(seconds) == outcomes.count(True)
+    assert len(set(seconds)) == len(seconds), seconds
+    # Bob's budget in the same room is his own.
+    assert publish(chat, BOB, "lobby", {"text": "bob"}, env=env).status == 201
+
+
 @pytest.mark.parametrize(
     "body", ['{"text": "unterminated', "[1, 2]", "", '{"ref": "r1"}', '{"text": "  "}']
 )
@@ -158,6 +181,16 @@ def test_a_service_with_chat_publish_posts_as_itself(chat: ChatHarness) -> None:
     chat.pump()
     [message] = messages_to(chat, "c-bob")
     assert (message["from"], message["name"]) == ("billing-service", "Billing")
+    # Marked as a service's message, on the socket and in history; a user's is not.
+    assert message["system"] is True
+    assert publish(chat, ALICE, "lobby", {"text": "thanks"}).status == 201
+    chat.pump()
+    assert [m.get("system") for m in messages_to(chat, "c-bob")] == [True, None]
+    page = history(chat, BOB, "lobby").body["messages"]
+    assert [(m["text"], m.get("system")) for m in page] == [
+        ("invoice ready", True),
+        ("thanks", None),
+    ]
 
 
 # ---- history ---------------------------------------------------------------------------------

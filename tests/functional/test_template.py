@@ -204,6 +204,34 @@ def test_table_actions_are_explicit_and_only_on_our_tables(cfn: dict[str, Any]) 
     assert sorted(scans) == ["HttpFunctionRole", "NotifyFunctionRole"]
 
 
+def _table_actions(cfn: dict[str, Any], role: str) -> dict[str, set[str]]:
+    granted: dict[str, set[str]] = {}
+    for statement in _statements(cfn["Resources"][role]):
+        actions = {a for a in _as_list(statement["Action"]) if a.startswith("dynamodb:")}
+        for resource in _as_list(statement["Resource"]):
+            if actions:
+                granted.setdefault(json.dumps(resource), set()).update(actions)
+    return granted
+
+
+def test_the_http_function_may_do_what_its_routes_do_and_no_more(cfn: dict[str, Any]) -> None:
+    http = _table_actions(cfn, "HttpFunctionRole")
+    messages = json.dumps({"Fn::GetAtt": ["MessagesTable", "Arn"]})
+    connections = json.dumps({"Fn::GetAtt": ["ConnectionsTable", "Arn"]})
+    # A publish is the WebSocket send's own path (BatchGetItem, then a transaction of the
+    # counter Update and the message and ref Puts): the same MessagesTable actions as chat's.
+    assert http[messages] == _table_actions(cfn, "ChatFunctionRole")[messages]
+    # No socket, so no membership read or ConditionCheck, and no budget item of its own: on the
+    # ConnectionsTable it only reads (members, /me, notification targets) and removes stale ids.
+    assert http[connections] == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    }
+
+
 def test_only_the_authorizer_reads_the_jwt_secret_and_only_that_one(
     cfn: dict[str, Any],
 ) -> None:

@@ -14,8 +14,9 @@ from local.gateway.pages import answer_get
 SECRET = "a-local-only-secret-of-at-least-32-bytes"
 
 
-def mint(user: str, name: str | None, rooms: Sequence[str]) -> str:
-    return mint_dev_token(DevTokenSettings(SECRET, "iss", "aud"), user=user, name=name, rooms=rooms)
+def mint(user: str, name: str | None, rooms: Sequence[str], scopes: Sequence[str] = ()) -> str:
+    settings = DevTokenSettings(SECRET, "iss", "aud")
+    return mint_dev_token(settings, user=user, name=name, rooms=rooms, scopes=scopes)
 
 
 def test_static_files_and_nothing_outside(tmp_path: Path) -> None:
@@ -47,6 +48,21 @@ def test_token_endpoint_mints_what_the_authorizer_checks() -> None:
     assert claims["sub"] == "ada" and claims["name"] == "Ada"
     assert claims["rooms"] == ["private:a", "private:b"]
     assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_token_endpoint_mints_service_scopes_for_the_http_api() -> None:
+    query = {"user": "billing", "scope": "chat/notify chat/admin"}
+    answer = json.loads(
+        answer_get("/_local/token", query, static_dir=None, config={}, mint=mint).body
+    )
+    claims = jwt.decode(answer["token"], SECRET, algorithms=["HS256"], audience="aud")
+    assert claims["scope"] == "chat/notify chat/admin"
+    assert answer["scope"] == "chat/notify chat/admin"
+    # Without scope= a token has no scope claim at all, as before.
+    plain = answer_get("/_local/token", {"user": "ada"}, static_dir=None, config={}, mint=mint)
+    assert "scope" not in jwt.decode(
+        json.loads(plain.body)["token"], SECRET, ["HS256"], audience="aud"
+    )
 
 
 def test_token_endpoint_needs_a_user_and_a_minter() -> None:

@@ -12,10 +12,12 @@ message, for the WebSocket ``send`` and ``dm`` and for any other front door (an 
   membership (an HTTP caller holds no socket). The room rules still apply: ``check_usable`` for
   rooms, and only its two users may publish to a ``dm:`` room.
 - the sender's budget is ``send_rate_per_second`` per room and second (``rate_limited``);
-- a ``(user, ref)`` stored before answers the same ack and stores nothing.
+- a ``(user, ref)`` stored before answers the same ack and stores nothing;
+- ``system=True`` (a service publishing over the HTTP API) marks the message ``system: true``;
+  the service's identity is its ``from`` and its budget is counted like a user's.
 
-It costs two DynamoDB requests (``chatcore.publisher``). A message the service itself posts
-(``system``) would pass ``per_second=None`` and no connection to the same ``Publisher``.
+It costs two DynamoDB requests (``chatcore.publisher``). A message the backend itself posts
+would pass ``per_second=None`` and no connection to the same ``Publisher``.
 """
 
 from __future__ import annotations
@@ -136,8 +138,10 @@ class ChatService:
         identity: Identity,
         *,
         connection_id: str | None,
+        system: bool = False,
     ) -> dict[str, Any]:
-        """Store one message and return its ack (see the module docstring)."""
+        """Store one message and return its ack (see the module docstring); ``system`` marks a
+        service's message (``system: true`` on the stored and delivered message)."""
         if is_dm(room):
             check_readable(room, user_id=identity.user_id, private_rooms=identity.rooms)
         else:
@@ -150,6 +154,7 @@ class ChatService:
             ref=ref,
             connection_id=connection_id,
             per_second=self._rate,
+            system=system,
         )
         if stored.created:
             observability.count("MessagesStored")

@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 
 from chatcore import observability
 from chatcore.auth import AuthError, Identity
-from chatcore.budget import SendBudget
 from chatcore.chat import Caller, ChatService
 from chatcore.delivery import Delivery
 from chatcore.dispatch import deliver_notification
@@ -27,7 +26,6 @@ from chatcore.errors import (
     Forbidden,
     InternalError,
     NotFound,
-    RateLimited,
     TooLarge,
 )
 from chatcore.fanout import MAX_PAYLOAD_BYTES
@@ -55,41 +53,27 @@ from chatcore.notify import InvalidNotification, parse_notification
 from chatcore.protocol import Limits, Who
 from chatcore.rooms import check_usable
 from chatcore.routes import INTERNAL_MESSAGE
-from chatcore.store import ConnectionStore, MessageLog
+from chatcore.store import ConnectionStore
 
 __all__ = ["HttpRoutes", "close_connections", "publish_message"]
 
 
 def publish_message(
-    room: str,
-    text: str,
-    ref: str | None,
-    identity: Identity,
-    *,
-    log: MessageLog,
-    budget: SendBudget,
-    per_second: int,
+    chat: ChatService, room: str, text: str, ref: str | None, identity: Identity
 ) -> dict[str, Any]:
-    """Store one message as a WebSocket ``send`` does and return its ack; the broadcast
+    """Store one message exactly as a WebSocket ``send`` does and return its ack; the broadcast
     function delivers it from the stream like any other.
 
-    The one place the HTTP API reaches the send path: same room rules, same idempotency by
-    ``(user, ref)`` (a retry returns the first ack and stores nothing), the same per-second
-    budget (kept per identity, as an HTTP caller has no connection). It mirrors
-    ``ChatService._store_message`` minus the connection; should ``ChatService`` take
-    connection-less sends itself, this body becomes that one call.
+    The one place the HTTP API reaches the send path: ``ChatService.publish`` without a
+    connection (an HTTP caller holds no socket, so no membership is checked). The same room
+    rules (``check_usable`` first: a ``dm:`` room is written through the WebSocket ``dm``
+    action only), the same idempotency by ``(user, ref)`` and the same budget, per user, room
+    and second on the room's counter, shared with that user's WebSocket sends. A service
+    (scope ``chat/publish``) publishes as itself, its message marked ``system: true``.
     """
     check_usable(room, private_rooms=identity.rooms)
-    if ref is not None:
-        previous = log.stored_ack(identity.user_id, ref)
-        if previous is not None:
-            return previous
-    if not budget.take(identity.user_id, per_second=per_second):
-        raise RateLimited(f"more than {per_second} sends per second; slow down")
-    stored = log.append(room=room, user_id=identity.user_id, name=identity.name, text=text, ref=ref)
-    if stored.created:
-        observability.count("MessagesStored")
-    return stored.ack
+    system = has_scope(identity, PUBLISH_SCOPE)
+    return chat.publish(room, text, ref, identity, connection_id=None, system=system)
 
 
 def close_connections(
@@ -122,22 +106,16 @@ class HttpRoutes:
         *,
         chat: ChatService,
         store: ConnectionStore,
-        log: MessageLog,
-        budget: SendBudget,
         delivery: Delivery,
         management: Callable[[], Any],
         limits: Limits,
-        send_rate_per_second: int = 20,
     ) -> None:
         self._chat = chat
         self._store = store
-        self._log = log
-        self._budget = budget
         self._delivery = delivery
         # Built on first use: only disconnects close connections.
         self._management = management
         self._limits = limits
-        self._rate = send_rate_per_second
         self._actions: dict[str, Callable[[HttpRequest, Identity], dict[str, Any]]] = {
             PUBLISH: self.publish,
             HISTORY: self.history,
@@ -173,15 +151,7 @@ class HttpRoutes:
 
     def publish(self, request: HttpRequest, identity: Identity) -> dict[str, Any]:
         given = publish_input(request, limits=self._limits)
-        ack = publish_message(
-            given.room,
-            given.text,
-            given.ref,
-            identity,
-            log=self._log,
-            budget=self._budget,
-            per_second=self._rate,
-        )
+        ack = publish_message(self._chat, given.room, given.text, given.ref, identity)
         observability.logger.info(
             "published",
             extra={"room": given.room, "by_service": has_scope(identity, PUBLISH_SCOPE)},

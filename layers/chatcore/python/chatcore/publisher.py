@@ -108,14 +108,17 @@ class Publisher:
         connection_id: str | None = None,
         per_second: int | None = None,
         now_ms: int | None = None,
+        system: bool = False,
     ) -> StoredSend:
         """Store ``text`` in ``room`` with the next seq, or answer why not.
 
         ``connection_id``: the message is stored only while that connection is a member of the
         room (None: no membership check). ``per_second``: the sender's budget in this room
         (None: unlimited). A ``(user_id, ref)`` stored before returns its ack and stores
-        nothing. Raises ``NotMember`` or ``RateLimited`` (nothing stored), ``InternalError``
-        when the room stays too busy for every attempt.
+        nothing. ``system``: the message is a service's (HTTP API scope ``chat/publish``) and
+        carries ``system: true``, stored and delivered. Raises ``NotMember`` or
+        ``RateLimited`` (nothing stored), ``InternalError`` when the room stays too busy for
+        every attempt.
         """
         if connection_id is not None and not self._connections:
             raise ValueError("a membership check needs the ConnectionsTable name")
@@ -139,6 +142,8 @@ class Publisher:
                 text=text,
                 ts=ts,
             )
+            if system:
+                message["system"] = True
             ack = ack_event(ref=ref, id=message_id, room=room, seq=verdict.seq)
             items, layout = self._transaction(
                 verdict.last, verdict.window, verdict.senders, message, ack, ref, connection_id

@@ -39,7 +39,7 @@ def message_from_image(image: dict[str, Any]) -> dict[str, Any] | None:
     """The ``message`` event for a MessagesTable stream image; None for counters and refs."""
     if image.get("kind") != "message":
         return None
-    return {
+    message = {
         "type": "message",
         "id": str(image["id"]),
         "room": str(image["room"]),
@@ -49,3 +49,6 @@ def message_from_image(image: dict[str, Any]) -> dict[str, Any] | None:
         "text": str(image["text"]),
         "ts": int(image["ts"]),
     }
+    if image.get("system"):
+        message["system"] = True  # a service's message (see Publisher.publish)
+    return message

@@ -402,7 +402,7 @@ class MessageLog:
 
     @staticmethod
     def _message(item: dict[str, Any]) -> dict[str, Any]:
-        return message_event(
+        message = message_event(
             id=str(item["id"]),
             room=str(item["room"]),
             seq=int(item["seq"]),
@@ -411,3 +411,6 @@ class MessageLog:
             text=str(item["text"]),
             ts=int(item["ts"]),
         )
+        if item.get("system"):
+            message["system"] = True  # a service's message (see Publisher.publish)
+        return message
