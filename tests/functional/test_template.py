@@ -46,6 +46,8 @@ FUNCTIONS = {
     "BroadcastFunction": "broadcast",
     "NotifyFunction": "notify",
     "FanoutFunction": "fanout",
+    "AttachmentsFunction": "attachments",
+    "AttachmentCheckFunction": "attachment_check",
 }
 MANAGE_CONNECTIONS = (
     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
@@ -248,6 +250,7 @@ def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
         p["Properties"]["SourceArn"]["Fn::Sub"]: p["Properties"]
         for p in _of_type(cfn, "AWS::Lambda::Permission").values()
         if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and "${WebSocketApi}" in json.dumps(p["Properties"]["SourceArn"])
     }
     prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}"
     for key, function in ROUTES.items():
@@ -281,7 +284,11 @@ def test_connect_runs_the_request_authorizer_on_the_token_query_string(
 
 
 def test_stage_throttles_and_writes_access_logs_without_bodies(cfn: dict[str, Any]) -> None:
-    (stage,) = _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = [
+        s
+        for s in _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+        if s["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}
+    ]
     props = stage["Properties"]
     assert props["StageName"] == {"Ref": "StageName"}
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == {
@@ -449,3 +456,112 @@ def test_layer_is_built_by_its_makefile_into_python(sam: dict[str, Any], tmp_pat
     names = [re.split(r"[<>=~!\[;\s]", line)[0] for line in text.splitlines()]
     assert [n for n in names if n and not n.startswith("#")] == ["aws-lambda-powertools", "pyjwt"]
     assert "aws-lambda-powertools[tracer]" in text and "pyjwt[crypto]" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# Attachments
+# --------------------------------------------------------------------------------------------------
+
+BUCKET_NAME = "${AWS::StackName}-attachments-${AWS::AccountId}-${AWS::Region}"
+BUCKET_ARN = f"arn:${{AWS::Partition}}:s3:::{BUCKET_NAME}"
+
+
+def _s3_grants(cfn: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """role -> S3 action -> the resources it is granted on."""
+    grants: dict[str, dict[str, list[Any]]] = {}
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            for action in _as_list(statement["Action"]):
+                if action.startswith("s3:"):
+                    grants.setdefault(logical_id, {}).setdefault(action, []).extend(
+                        _as_list(statement["Resource"])
+                    )
+    return grants
+
+
+def test_attachments_bucket_is_private_encrypted_tls_only_and_expires_what_is_unused(
+    cfn: dict[str, Any],
+) -> None:
+    bucket = cfn["Resources"]["AttachmentsBucket"]
+    props = bucket["Properties"]
+    assert props["BucketName"] == {"Fn::Sub": BUCKET_NAME}
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert set(cors["AllowedMethods"]) == {"POST", "GET", "HEAD"}
+    # The browser origins are the WebSocket's: one parameter for both.
+    assert "AllowedOrigins" in json.dumps(cors["AllowedOrigins"])
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["unreferenced-uploads"]["TagFilters"] == [{"Key": "referenced", "Value": "false"}]
+    assert rules["unreferenced-uploads"]["ExpirationInDays"] == 1
+    assert rules["retention"]["ExpirationInDays"] == {"Ref": "MessageRetentionDays"}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    (policy,) = _of_type(cfn, "AWS::S3::BucketPolicy").values()
+    assert policy["Properties"]["Bucket"] == {"Ref": "AttachmentsBucket"}
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::Sub": "${AttachmentsBucket.Arn}/*"} in deny["Resource"]
+
+
+def test_s3_rights_are_the_few_each_function_needs_on_the_attachments_bucket(
+    cfn: dict[str, Any],
+) -> None:
+    objects = {"Fn::Sub": f"{BUCKET_ARN}/rooms/*"}
+    assert _s3_grants(cfn) == {
+        # Pre-signed URLs carry the signer's rights: POST needs PutObject, GET GetObject.
+        "AttachmentsFunctionRole": {"s3:PutObject": [objects], "s3:GetObject": [objects]},
+        "AttachmentCheckFunctionRole": {
+            "s3:GetObject": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+            "s3:DeleteObject": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+            "s3:PutObjectTagging": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+        },
+        "ChatFunctionRole": {"s3:PutObjectTagging": [objects]},
+    }
+
+
+def test_functions_name_the_bucket_the_template_creates(cfn: dict[str, Any]) -> None:
+    for name in ("ChatFunction", "AttachmentsFunction", "AttachmentCheckFunction"):
+        variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["ATTACHMENTS_BUCKET"] == {"Fn::Sub": BUCKET_NAME}, name
+    variables = cfn["Resources"]["AttachmentsFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_ATTACHMENT_BYTES"] == {"Ref": "MaxAttachmentBytes"}
+    assert variables["ATTACHMENT_TYPES"] == {"Ref": "AttachmentTypes"}
+
+
+def test_object_created_under_rooms_runs_the_check(cfn: dict[str, Any]) -> None:
+    bucket = cfn["Resources"]["AttachmentsBucket"]
+    (config,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Function"] == {"Fn::GetAtt": ["AttachmentCheckFunction", "Arn"]}
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "rooms/"}]}}
+    permission = cfn["Resources"][bucket["DependsOn"][0]]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["FunctionName"] == {"Ref": "AttachmentCheckFunction"}
+
+
+def test_attachment_routes_are_on_the_http_api_which_throttles(cfn: dict[str, Any]) -> None:
+    api = cfn["Resources"]["ChatHttpApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    paths = api["Properties"]["Body"]["paths"]
+    for path, method in (("/rooms/{room}/attachments", "post"), ("/attachments/{id}", "get")):
+        integration = paths[path][method]["x-amazon-apigateway-integration"]
+        assert integration["payloadFormatVersion"] == "2.0"
+        assert "${AttachmentsFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    (stage,) = [
+        s
+        for s in _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+        if s["Properties"]["ApiId"] == {"Ref": "ChatHttpApi"}
+    ]
+    # Route settings without limits mean limits of 0: every request would answer 429.
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "RouteThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "RouteThrottlingBurstLimit"}

@@ -383,7 +383,7 @@ def test_a_missing_or_unreadable_template_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_app_template_has_seven_functions_with_their_code_and_the_core_layer(
+def test_app_template_has_its_functions_with_their_code_and_the_core_layer(
     app_stack: Stack,
 ) -> None:
     assert set(app_stack.functions) == {
@@ -394,6 +394,8 @@ def test_app_template_has_seven_functions_with_their_code_and_the_core_layer(
         "BroadcastFunction",
         "NotifyFunction",
         "FanoutFunction",
+        "AttachmentsFunction",
+        "AttachmentCheckFunction",
     }
     for function in app_stack.functions.values():
         assert (function.code_dir / "app.py").is_file()
@@ -405,6 +407,10 @@ def test_app_template_has_seven_functions_with_their_code_and_the_core_layer(
     assert events["BroadcastFunction"] == ["DynamoDB"]
     assert events["NotifyFunction"] == ["SNS"]
     assert events["FanoutFunction"] == ["SQS"]
+    assert events["AttachmentsFunction"] == ["HttpApi", "HttpApi"]
+    assert events["AttachmentCheckFunction"] == ["S3"]
+    (uploaded,) = app_stack.functions["AttachmentCheckFunction"].events
+    assert uploaded.properties["Bucket"] == "local-attachments-123456789012-us-east-1"
 
 
 def test_app_template_has_the_websocket_api_with_every_route(app_stack: Stack) -> None:

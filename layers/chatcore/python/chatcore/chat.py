@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatcore import observability
+from chatcore.attachment_store import AttachmentStore
 from chatcore.auth import Identity
 from chatcore.delivery import Delivery
 from chatcore.errors import BadRequest, NotFound, NotMember, RateLimited
@@ -55,7 +56,9 @@ class ChatService:
         delivery: Delivery,
         send_rate_per_second: int = 20,
         presence_room_limit: int = 100,
+        attachments: AttachmentStore | None = None,
     ) -> None:
+        self._attachments = attachments
         self._store = store
         self._log = log
         self._delivery = delivery
@@ -98,13 +101,13 @@ class ChatService:
     def send(self, frame: Send, caller: Caller) -> dict[str, Any]:
         check_usable(frame.room, private_rooms=caller.identity.rooms)
         self._require_member(frame.room, caller)
-        return self._store_message(frame.room, frame.text, frame.ref, caller)
+        return self._store_message(frame.room, frame.text, frame.ref, caller, frame.attachments)
 
     def dm(self, frame: Dm, caller: Caller) -> dict[str, Any]:
         if frame.to == caller.identity.user_id:
             raise BadRequest("'to' must be another user")
         room = dm_room(caller.identity.user_id, frame.to)
-        return self._store_message(room, frame.text, frame.ref, caller)
+        return self._store_message(room, frame.text, frame.ref, caller, frame.attachments)
 
     def history(self, frame: History, caller: Caller) -> dict[str, Any]:
         check_readable(
@@ -142,7 +145,12 @@ class ChatService:
             raise NotMember(f"join '{room}' before using it")
 
     def _store_message(
-        self, room: str, text: str, ref: str | None, caller: Caller
+        self,
+        room: str,
+        text: str,
+        ref: str | None,
+        caller: Caller,
+        attachment_ids: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         if ref is not None:
             # A retry of an acknowledged send must not be refused by the rate limit.
@@ -151,16 +159,30 @@ class ChatService:
                 return previous
         if not self._store.take_send_token(caller.connection_id, per_second=self._rate):
             raise RateLimited(f"more than {self._rate} sends per second; slow down")
+        files = self._claim_attachments(attachment_ids, room, caller)
         stored = self._log.append(
             room=room,
             user_id=caller.identity.user_id,
             name=caller.identity.name,
             text=text,
             ref=ref,
+            attachments=files or None,
         )
         if stored.created:
             observability.count("MessagesStored")
+            if files and self._attachments is not None:
+                self._attachments.keep(files)
         return stored.ack
+
+    def _claim_attachments(
+        self, ids: tuple[str, ...], room: str, caller: Caller
+    ) -> list[dict[str, Any]]:
+        """The sender's own ready files for ``room``, or a refusal before anything is stored."""
+        if not ids:
+            return []
+        if self._attachments is None:
+            raise BadRequest("attachments are not enabled on this deployment")
+        return self._attachments.claim(ids, user_id=caller.identity.user_id, room=room)
 
     def _announce(self, room: str, caller: Caller, change: str) -> None:
         event = presence_change_event(

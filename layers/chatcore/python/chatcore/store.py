@@ -17,6 +17,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from chatcore.attachments import descriptors_from_item
 from chatcore.auth import Identity
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
@@ -391,6 +392,7 @@ class MessageLog:
         text: str,
         ref: str | None = None,
         now_ms: int | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> StoredSend:
         """Store one message with the room's next seq; a repeated ``(user, ref)`` stores nothing.
 
@@ -409,7 +411,14 @@ class MessageLog:
             ts = now_ms if now_ms is not None else int(time.time() * 1000)
             expires = ts // 1000 + self._retention
             message = message_event(
-                id=message_id, room=room, seq=seq, from_=user_id, name=name, text=text, ts=ts
+                id=message_id,
+                room=room,
+                seq=seq,
+                from_=user_id,
+                name=name,
+                text=text,
+                ts=ts,
+                attachments=attachments,
             )
             ack = ack_event(ref=ref, id=message_id, room=room, seq=seq)
             try:
@@ -522,4 +531,5 @@ class MessageLog:
             name=str(item.get("name", item["from"])),
             text=str(item["text"]),
             ts=int(item["ts"]),
+            attachments=descriptors_from_item(item.get("attachments")),
         )
