@@ -38,6 +38,8 @@ FUNCTIONS = {
     "broadcast": "BroadcastFunction",
     "notify": "NotifyFunction",
     "fanout": "FanoutFunction",
+    "attachments": "AttachmentsFunction",
+    "attachment_check": "AttachmentCheckFunction",
 }
 
 
