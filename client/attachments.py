@@ -17,15 +17,18 @@ Refusals keep the backend's stable codes (``too_large``, ``bad_request``, ``forb
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
 import re
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -35,6 +38,7 @@ __all__ = [
     "Uploaded",
     "guess_type",
     "multipart_form",
+    "resolve_api_url",
     "s3_error_code",
 ]
 
@@ -60,6 +64,28 @@ class Uploaded:
     name: str
     type: str
     size: int
+
+
+def resolve_api_url(explicit: str | None, environ: Mapping[str, str], ws_url: str) -> str:
+    """``--api``, then ``$CHAT_API_URL``, then the HTTP API the local stack at ``ws_url`` serves."""
+    if explicit or environ.get("CHAT_API_URL"):
+        return str(explicit or environ["CHAT_API_URL"]).rstrip("/")
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    try:
+        with urllib.request.urlopen(f"{scheme}://{parts.netloc}/_local/config", timeout=3) as got:
+            config = json.load(got)
+    except (urllib.error.URLError, OSError, ValueError):
+        config = None
+    outputs = config.get("outputs") if isinstance(config, dict) else None
+    url = outputs.get("HttpApiUrl") if isinstance(outputs, dict) else None
+    if isinstance(url, str) and url.startswith(("http://127.", "http://localhost")):
+        return url.rstrip("/")
+    raise AttachmentError(
+        "config",
+        "no HTTP API URL for files: pass --api https://{api}.execute-api.{region}.amazonaws.com/"
+        "{stage} (the stack's HttpApiUrl output) or set CHAT_API_URL",
+    )
 
 
 def guess_type(path: str | Path) -> str:

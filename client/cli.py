@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
+from client.attachments import AttachmentError
 from client.chat import ChatClient
 from client.context import Environment, ExitStatus
 from client.errors import AuthError, ChatError, ConnectError, RequestTimeout, ServerError
@@ -115,6 +116,17 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     _secret_options(parser)
 
 
+def _file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="attach a file, uploaded straight to storage first (repeatable)",
+    )
+    parser.add_argument("--api", help="HTTP API URL (default: $CHAT_API_URL or the local stack's)")
+
+
 def build_parser(env: Environment) -> argparse.ArgumentParser:
     parser_class = _parser_class(env)
     parser = parser_class(
@@ -145,6 +157,9 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
         description="Interactive chat. Plain lines go to the current room; /help lists commands.",
     )
     p.add_argument("--room", action="append", default=[], help="join this room (repeatable)")
+    p.add_argument(
+        "--api", help="HTTP API URL for /upload (default: $CHAT_API_URL or the local stack's)"
+    )
     _connection_options(p)
     p.set_defaults(handler=cmd_connect)
 
@@ -156,10 +171,22 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--room", help="room to send to")
     target.add_argument("--to", help="user id to send a direct message to")
-    p.add_argument("text", nargs="+", help="message text; '-' reads one message per stdin line")
+    p.add_argument("text", nargs="*", help="message text; '-' reads one message per stdin line")
     p.add_argument("--json", action="store_true", help="print each ack as a JSON line")
+    _file_options(p)
     _connection_options(p)
     p.set_defaults(handler=cmd_send)
+
+    p = commands.add_parser(
+        "download",
+        help="download an attachment",
+        description="Download a file a message carries (its id is in `chat listen`'s output).",
+    )
+    p.add_argument("id", help="attachment id")
+    p.add_argument("-o", "--out", default=".", help="file or folder to write (default: here)")
+    p.add_argument("--api", help="HTTP API URL (default: $CHAT_API_URL or the local stack's)")
+    _connection_options(p)
+    p.set_defaults(handler=cmd_download)
 
     p = commands.add_parser(
         "listen",
@@ -305,16 +332,20 @@ async def _read_lines(env: Environment) -> list[str]:
 
 
 async def cmd_send(args: argparse.Namespace, env: Environment) -> int:
+    if not args.text and not args.file:
+        raise UsageError("chat send: give the message text, or --file PATH (or both)")
     texts = await _read_lines(env) if args.text == ["-"] else [" ".join(args.text)]
     # A script wants an answer, not a client that waits forever for a server that went away.
     async with open_client(args, env, reconnect=False) as chat:
         if args.room:
             await chat.join(args.room)  # the server only takes messages from a room's members
+        files = await upload_files(args, env, chat) if args.file else []
         for text in texts:
             if args.to:
-                ack = await chat.dm(args.to, text)
+                ack = await chat.dm(args.to, text, attachments=files)
             else:
-                ack = await chat.send(args.room, text)
+                ack = await chat.send(args.room, text, attachments=files)
+            files = []  # attached to the first message only
             _write(env, event_json(ack) if args.json else f"sent {ack.room} #{ack.seq} {ack.id}")
     return ExitStatus.OK
 
@@ -412,6 +443,35 @@ async def cmd_notify(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
+async def upload_files(args: argparse.Namespace, env: Environment, chat: ChatClient) -> list[str]:
+    from client.attachments import Attachments, resolve_api_url
+    from client.progress import ProgressBar
+
+    me = chat.user_id or ""
+    room = args.room or ("dm:" + ":".join(sorted((me, args.to))))
+    api = resolve_api_url(args.api, env.environ, resolve_url(args, env))
+    ids = []
+    async with Attachments(api, resolve_token(args, env)) as files:
+        for path in args.file:
+            bar = ProgressBar(f"uploading {path}", env.stderr)
+            uploaded = await files.upload(room, path, progress=bar)
+            ids.append(uploaded.id)
+    return ids
+
+
+async def cmd_download(args: argparse.Namespace, env: Environment) -> int:
+    from client.attachments import Attachments, resolve_api_url
+    from client.progress import ProgressBar
+
+    api = resolve_api_url(args.api, env.environ, resolve_url(args, env))
+    async with Attachments(api, resolve_token(args, env)) as files:
+        target = await files.download(
+            args.id, env.cwd / args.out, progress=ProgressBar(f"downloading {args.id}", env.stderr)
+        )
+    _write(env, f"saved {target}")
+    return ExitStatus.OK
+
+
 async def cmd_connect(args: argparse.Namespace, env: Environment) -> int:
     from client.interactive import run_interactive
 
@@ -440,6 +500,9 @@ def _failure(exc: BaseException, command: str) -> tuple[ExitStatus, str]:
         return status.get(exc.kind, ExitStatus.ERROR), f"{prefix}: {exc}"
     if isinstance(exc, ChatError):
         return ExitStatus.ERROR, f"{prefix}: {exc}"
+    if isinstance(exc, AttachmentError):
+        kind = ExitStatus.CONFIG if exc.code == "config" else ExitStatus.ERROR
+        return kind, f"{prefix}: {exc}"
     if isinstance(exc, ValueError):
         return ExitStatus.USAGE, f"{prefix}: {exc}"
     return ExitStatus.ERROR, f"{prefix}: unexpected {type(exc).__name__}: {exc}"
