@@ -260,6 +260,8 @@ class LocalStack:
                 page_config={
                     "awsEndpoint": None if self.real_aws else aws.endpoint_url,
                     "region": stack.region,
+                    # What the page checks before an upload starts (template parameters).
+                    "attachments": _attachment_limits(stack.parameters),
                     "outputs": {
                         key: result.real_arns.get(value, value)
                         for key, value in stack.outputs.items()
@@ -370,6 +372,13 @@ class LocalStack:
         return TestSocket.open(
             self.ws_url, token=token, query=query, headers=headers, timeout=timeout
         )
+
+
+def _attachment_limits(parameters: Mapping[str, str]) -> dict[str, Any] | None:
+    if "MaxAttachmentBytes" not in parameters:
+        return None
+    types = [t.strip() for t in parameters.get("AttachmentTypes", "").split(",") if t.strip()]
+    return {"maxBytes": int(float(parameters["MaxAttachmentBytes"])), "types": types}
 
 
 class _LateInvoker:
