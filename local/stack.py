@@ -317,7 +317,8 @@ class LocalStack:
         await gateway.start()
         self.log.info(
             "stack",
-            f"ready: {self.ws_url} | @connections {self.management_url} | page {self.page_url}",
+            f"ready: {self.ws_url} | @connections {self.management_url} | page {self.page_url}"
+            + (f" | s3 {self.s3.url}" if self.s3 is not None else ""),
         )
 
     async def stop(self) -> None:

@@ -192,12 +192,18 @@ class AttachmentStore:
     def claim(
         self, ids: Sequence[str], *, user_id: str, room: str, now: int | None = None
     ) -> list[dict[str, Any]]:
-        """The descriptors for a message naming ``ids``; raises (nothing stored) on a refusal."""
+        """The descriptors for a message naming ``ids``; raises (nothing stored) on a refusal.
+
+        Accepted files are kept (``keep``) before the message is stored: should the store then
+        fail, a file is only kept longer than needed, never lost under a stored message.
+        """
         if not ids:
             return []
         now = int(time.time()) if now is None else now
         items = self._get_many(ids)
-        return attachments.check_claim(ids, items, user_id=user_id, room=room, now=now)
+        claimed = attachments.check_claim(ids, items, user_id=user_id, room=room, now=now)
+        self.keep(claimed, now=now)
+        return claimed
 
     def keep(self, descriptors: Sequence[dict[str, Any]], *, now: int | None = None) -> None:
         """A stored message names these: keep them (item and object) as long as messages."""

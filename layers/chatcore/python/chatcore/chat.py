@@ -170,14 +170,13 @@ class ChatService:
         )
         if stored.created:
             observability.count("MessagesStored")
-            if files and self._attachments is not None:
-                self._attachments.keep(files)
         return stored.ack
 
     def _claim_attachments(
         self, ids: tuple[str, ...], room: str, caller: Caller
     ) -> list[dict[str, Any]]:
-        """The sender's own ready files for ``room``, or a refusal before anything is stored."""
+        """The sender's own ready files for ``room`` (now kept as long as messages), or a
+        refusal before anything is stored."""
         if not ids:
             return []
         if self._attachments is None:
