@@ -454,7 +454,7 @@ async def upload_files(args: argparse.Namespace, env: Environment, chat: ChatCli
     async with Attachments(api, resolve_token(args, env)) as files:
         for path in args.file:
             bar = ProgressBar(f"uploading {path}", env.stderr)
-            uploaded = await files.upload(room, path, progress=bar)
+            uploaded = await files.upload(room, env.cwd / path, progress=bar)
             ids.append(uploaded.id)
     return ids
 

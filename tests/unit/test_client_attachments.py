@@ -242,3 +242,32 @@ def test_message_lines_show_their_files() -> None:
     line = format_event(parse_event(raw), me=None, style=Style(color=False))
     assert line is not None and line.endswith("[file cat.png 2.0 KB abc]")
     assert json.loads(json.dumps(raw))["attachments"][0]["id"] == "abc"
+
+
+async def test_upload_in_chat_connect_sends_the_file_to_the_current_room(
+    files: FakeFiles, tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"some notes")
+    script = "/join lobby\n/upload notes.txt my notes\n/upload missing.txt\n/quit\n"
+    async with running_fake() as (fake, url):
+        env = Environment(
+            stdin=Stream(script), stdout=Stream(), stderr=Stream(), environ={}, cwd=tmp_path
+        )
+        argv = [
+            "connect",
+            "--api",
+            f"{files.base}/dev",
+            "--url",
+            url,
+            "--user",
+            "alice",
+            "--secret",
+            SECRET,
+        ]
+        assert await asyncio.to_thread(main, argv, env=env) == ExitStatus.OK
+        sends = [frame for _, frame in fake.frames if frame.get("action") == "send"]
+    [attachment_id] = files.declared
+    assert files.declared[attachment_id]["key"].startswith("rooms/lobby/")
+    assert sends[0]["attachments"] == [attachment_id] and sends[0]["text"] == "my notes"
+    assert "upload refused" in env.stdout.getvalue() + env.stderr.getvalue()  # type: ignore[attr-defined]
