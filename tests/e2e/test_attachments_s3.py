@@ -315,3 +315,31 @@ def test_browsers_get_cors_answers_from_the_bucket_s_rules(chat_stack: Any, buck
     with caught.value as error:
         assert error.code == 403
         assert b"<Code>AccessForbidden</Code>" in error.read()
+
+
+def test_success_action_status_201_answers_s3_s_post_response(s3: Any, bucket: str) -> None:
+    name = key()
+    upload = s3.generate_presigned_post(
+        bucket,
+        name,
+        Fields={"success_action_status": "201"},
+        Conditions=[{"success_action_status": "201"}, ["content-length-range", 1, 100]],
+        ExpiresIn=60,
+    )
+    status, body = post_form(upload, b"hello", content_type="text/plain")
+    assert status == 201
+    assert f"<Key>{name}</Key>".encode() in body and f"<Bucket>{bucket}</Bucket>".encode() in body
+    # A field the policy does not name is refused, as S3 does.
+    upload["fields"]["acl"] = "public-read"
+    status, body = post_form(upload, b"hello", content_type="text/plain")
+    assert status == 403 and b"Extra input fields: acl" in body
+
+
+def test_a_put_under_rooms_runs_the_check_too(chat_stack: Any, s3: Any, bucket: str) -> None:
+    # Nobody declared this key: the check deletes it, whichever way it was written.
+    stray = f"rooms/lobby/{uuid.uuid4().hex}/stray.png"
+    s3.put_object(Bucket=bucket, Key=stray, Body=b"not declared", ContentType="image/png")
+    wait_until(
+        lambda: "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=stray),
+        "the check to delete an undeclared object",
+    )
