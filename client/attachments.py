@@ -79,7 +79,8 @@ def resolve_api_url(explicit: str | None, environ: Mapping[str, str], ws_url: st
         config = None
     outputs = config.get("outputs") if isinstance(config, dict) else None
     url = outputs.get("HttpApiUrl") if isinstance(outputs, dict) else None
-    if isinstance(url, str) and url.startswith(("http://127.", "http://localhost")):
+    # Only an HTTP API the local stack serves itself; its AWS URL means it serves none.
+    if isinstance(url, str) and re.match(r"https?://(127\.|localhost)", url):
         return url.rstrip("/")
     raise AttachmentError(
         "config",

@@ -16,6 +16,8 @@
     └── InternalError         internal        anything unexpected (details stay in the log)
 
 ``code`` is stable and part of the wire protocol; ``message`` is for humans and may change.
+The HTTP routes answer each with its status (``chatcore.http_request.STATUS``), and add
+``unauthorized`` (401) when no authorizer identity reached the function.
 """
 
 from __future__ import annotations
