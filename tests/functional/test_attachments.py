@@ -391,3 +391,25 @@ def test_download_needs_read_access_to_the_room_and_an_uploaded_file(
     )
     unknown = chat.invoke("attachments", download_event("e" * 32))
     assert unknown["statusCode"] == 404
+
+
+def test_other_bytes_under_a_checked_key_are_deleted_and_the_file_refused(
+    chat: ChatHarness, bucket: str
+) -> None:
+    in_lobby(chat, ("c-alice", ALICE), ("c-bob", BOB))
+    attachment_id, _ = upload(chat, bucket, "lobby", PNG)
+    key = item(chat, attachment_id)["key"]["S"]
+    # The POST policy is valid for minutes: a second upload of other bytes, same size and type.
+    swapped = image_bytes("image/png", 64, 32, compress_level=0)[: len(PNG)]
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=swapped, ContentType="image/png")
+    again = chat.invoke("attachment_check", s3_created_event(bucket, key, len(swapped)))
+    assert again == {"rejected": 1}
+    assert keys_in(bucket) == []
+    frame = {
+        "action": "send",
+        "room": "lobby",
+        "text": "x",
+        "attachments": [attachment_id],
+        "ref": "r",
+    }
+    _refused(chat, frame, "attachment_not_found")

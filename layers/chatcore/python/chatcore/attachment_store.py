@@ -265,15 +265,33 @@ class AttachmentStore:
         if item is None or str(item.get("key")) != key or str(item.get("room")) != room:
             self._delete_object(key)
             return CheckOutcome("rejected", "no declaration for this key", attachment_id)
-        if item.get("status") != PENDING:
-            # S3 delivers events at least once: a repeat changes nothing.
-            return CheckOutcome("ignored", f"already {item.get('status')}", attachment_id)
+        status = item.get("status")
+        if status == REJECTED:
+            # Final: whatever is written under a rejected key later goes too.
+            self._delete_object(key)
+            return CheckOutcome("rejected", "already rejected", attachment_id)
         try:
             head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return CheckOutcome("ignored", "the object is gone", attachment_id)
             raise
+        etag = str(head.get("ETag", "")).strip('"')
+        if status == READY:
+            # S3 delivers events at least once: the checked object again changes nothing. Other
+            # bytes under the same key (the POST policy is still valid for minutes) would swap
+            # a checked file for an unchecked one: one upload per attachment, so it goes.
+            if item.get("etag") == etag:
+                return CheckOutcome("ignored", "already ready", attachment_id)
+            self._delete_object(key)
+            self._set_status(
+                attachment_id,
+                REJECTED,
+                now=now,
+                reason="uploaded again after its check",
+                expected=READY,
+            )
+            return CheckOutcome("rejected", "uploaded again after its check", attachment_id)
         size = int(head["ContentLength"])
         first = b""
         if size:
@@ -292,7 +310,9 @@ class AttachmentStore:
             self._set_status(attachment_id, REJECTED, now=now, reason=verdict.reason)
             return CheckOutcome("rejected", verdict.reason, attachment_id)
         self._tag(key, referenced=False)
-        self._set_status(attachment_id, READY, now=now, width=verdict.width, height=verdict.height)
+        self._set_status(
+            attachment_id, READY, now=now, width=verdict.width, height=verdict.height, etag=etag
+        )
         return CheckOutcome("ready", "", attachment_id)
 
     def _set_status(
@@ -304,10 +324,13 @@ class AttachmentStore:
         reason: str | None = None,
         width: int | None = None,
         height: int | None = None,
+        etag: str | None = None,
+        expected: str = PENDING,
     ) -> None:
         values = {
             ":s": status,
-            ":pending": PENDING,
+            ":expected": expected,
+            ":etag": etag,
             ":exp": now + _DAY,
             ":at": now,
             ":reason": reason,
@@ -317,7 +340,12 @@ class AttachmentStore:
         sets = ["#s = :s", "expiresAt = :exp", "checkedAt = :at"]
         sets += [
             f"{name} = {ref}"
-            for name, ref in (("reason", ":reason"), ("width", ":w"), ("height", ":h"))
+            for name, ref in (
+                ("reason", ":reason"),
+                ("width", ":w"),
+                ("height", ":h"),
+                ("etag", ":etag"),
+            )
             if values[ref] is not None
         ]
         try:
@@ -325,7 +353,7 @@ class AttachmentStore:
                 TableName=self._table,
                 Key=attachment_key(attachment_id),
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#s = :pending",
+                ConditionExpression="#s = :expected",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=_to_item(values),
             )
