@@ -2,7 +2,7 @@
 
 A match becomes ``ready`` (with width and height for images); anything else is deleted, so a
 message can only ever carry a file that is what its sender declared. Keys arrive URL-encoded
-(spaces as ``+``), as S3 puts them in the event.
+(spaces as ``+``), as S3 puts them in the event; S3's ``s3:TestEvent`` has no records.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
             continue
         s3 = record.get("s3") or {}
+        if (s3.get("bucket") or {}).get("name") != config.attachments_bucket:
+            continue  # not the attachments bucket: nothing of ours to check
         key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
         outcome = store.check_upload(key)
         outcomes[outcome.status] = outcomes.get(outcome.status, 0) + 1

@@ -413,3 +413,16 @@ def test_other_bytes_under_a_checked_key_are_deleted_and_the_file_refused(
         "ref": "r",
     }
     _refused(chat, frame, "attachment_not_found")
+
+
+def test_s3_test_events_and_other_buckets_are_left_alone(chat: ChatHarness, bucket: str) -> None:
+    assert (
+        chat.invoke(
+            "attachment_check", {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}
+        )
+        == {}
+    )
+    stray = "rooms/lobby/0123456789abcdef0123456789abcdef/x.png"
+    boto3.client("s3").put_object(Bucket=bucket, Key=stray, Body=b"x")
+    assert chat.invoke("attachment_check", s3_created_event("other-bucket", stray, 1)) == {}
+    assert keys_in(bucket) == [stray]
