@@ -1,5 +1,5 @@
-"""Every HTTP API route (payload format 2.0): publish, history, members, me, notifications,
-user disconnects.
+"""The HTTP API routes (payload format 2.0): publish, history, members, me, notifications,
+user disconnects (the attachment routes are the attachments function's).
 
 API Gateway has already matched the route and run the authorizer; the handler dispatches on the
 event's ``routeKey`` and answers with the 2.0 response (``statusCode``, headers, JSON body).
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatcore import clients, wiring
+from chatcore.attachment_store import AttachmentStore
 from chatcore.budget import SendBudget
 from chatcore.chat import ChatService
 from chatcore.config import Config
@@ -32,6 +33,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     endpoint = config.management_endpoint
 
     delivery = wiring.delivery(config, endpoint, store=store)
+    # A publish may name attachments; S3 is reached only when one does.
+    files = AttachmentStore.from_config(config) if config.attachments_bucket else None
     routes = HttpRoutes(
         chat=ChatService(
             store=store,
@@ -39,6 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             delivery=delivery,
             send_rate_per_second=config.send_rate_per_second,
             presence_room_limit=config.presence_room_limit,
+            attachments=files,
         ),
         store=store,
         log=log,
@@ -50,5 +54,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ),
         limits=wiring.limits(config),
         send_rate_per_second=config.send_rate_per_second,
+        attachments=files,
     )
     return routes.handle(request)

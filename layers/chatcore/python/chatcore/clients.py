@@ -12,6 +12,7 @@ benchmarks assign a callable ``(endpoint_url, max_pool_connections) -> client`` 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "management",
     "management_factory",
     "reset",
+    "s3",
     "secretsmanager",
     "sqs",
     "ssm",
@@ -46,6 +48,21 @@ def dynamodb() -> Any:
 @functools.cache
 def sqs() -> Any:
     return boto3.client("sqs", config=_DEFAULT)
+
+
+@functools.cache
+def s3() -> Any:
+    # SigV4 everywhere (pre-signed POSTs and GETs included). Path-style addressing when an
+    # endpoint is configured (the local stack's S3 is one host, 127.0.0.1:port), virtual-hosted
+    # on AWS, where path-style URLs are deprecated.
+    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = _DEFAULT.merge(
+        BotoConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if custom else "virtual"},
+        )
+    )
+    return boto3.client("s3", config=config)
 
 
 @functools.cache
@@ -77,5 +94,5 @@ def _boto_management(endpoint_url: str, max_pool_connections: int) -> Any:
 
 def reset() -> None:
     """Forget every cached client (a new endpoint or fresh credentials take effect)."""
-    for factory in (dynamodb, sqs, ssm, secretsmanager, _boto_management):
+    for factory in (dynamodb, sqs, s3, ssm, secretsmanager, _boto_management):
         factory.cache_clear()

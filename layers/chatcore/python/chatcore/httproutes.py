@@ -10,12 +10,13 @@ answered ``500 internal``, never with the stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chatcore import observability
+from chatcore.attachment_store import AttachmentStore
 from chatcore.auth import AuthError, Identity
 from chatcore.budget import SendBudget
 from chatcore.chat import Caller, ChatService
@@ -69,6 +70,8 @@ def publish_message(
     log: MessageLog,
     budget: SendBudget,
     per_second: int,
+    attachments: Sequence[str] = (),
+    files: AttachmentStore | None = None,
 ) -> dict[str, Any]:
     """Store one message as a WebSocket ``send`` does and return its ack; the broadcast
     function delivers it from the stream like any other.
@@ -80,13 +83,23 @@ def publish_message(
     connection-less sends itself, this body becomes that one call.
     """
     check_usable(room, private_rooms=identity.rooms)
+    if attachments and files is None:
+        raise BadRequest("attachments are not enabled on this deployment")
     if ref is not None:
         previous = log.stored_ack(identity.user_id, ref)
         if previous is not None:
             return previous
     if not budget.take(identity.user_id, per_second=per_second):
         raise RateLimited(f"more than {per_second} sends per second; slow down")
-    stored = log.append(room=room, user_id=identity.user_id, name=identity.name, text=text, ref=ref)
+    stored = log.append(
+        room=room,
+        user_id=identity.user_id,
+        name=identity.name,
+        text=text,
+        ref=ref,
+        attachments=attachments,
+        keep_objects=files.keep_objects if files is not None else None,
+    )
     if stored.created:
         observability.count("MessagesStored")
     return stored.ack
@@ -128,6 +141,7 @@ class HttpRoutes:
         management: Callable[[], Any],
         limits: Limits,
         send_rate_per_second: int = 20,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self._chat = chat
         self._store = store
@@ -138,6 +152,7 @@ class HttpRoutes:
         self._management = management
         self._limits = limits
         self._rate = send_rate_per_second
+        self._attachments = attachments
         self._actions: dict[str, Callable[[HttpRequest, Identity], dict[str, Any]]] = {
             PUBLISH: self.publish,
             HISTORY: self.history,
@@ -181,6 +196,8 @@ class HttpRoutes:
             log=self._log,
             budget=self._budget,
             per_second=self._rate,
+            attachments=given.attachments,
+            files=self._attachments,
         )
         observability.logger.info(
             "published",

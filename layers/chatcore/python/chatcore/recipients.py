@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatcore.attachments import descriptors_from_item
 from chatcore.notify import Notification
 from chatcore.rooms import dm_members, is_dm
 from chatcore.store import ConnectionStore
@@ -39,7 +40,7 @@ def message_from_image(image: dict[str, Any]) -> dict[str, Any] | None:
     """The ``message`` event for a MessagesTable stream image; None for counters and refs."""
     if image.get("kind") != "message":
         return None
-    return {
+    event = {
         "type": "message",
         "id": str(image["id"]),
         "room": str(image["room"]),
@@ -49,3 +50,6 @@ def message_from_image(image: dict[str, Any]) -> dict[str, Any] | None:
         "text": str(image["text"]),
         "ts": int(image["ts"]),
     }
+    if image.get("attachments"):
+        event["attachments"] = descriptors_from_item(image["attachments"])
+    return event
