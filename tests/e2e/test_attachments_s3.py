@@ -22,6 +22,7 @@ import pytest
 from botocore.config import Config
 
 from client.attachments import multipart_form
+from local.testing import HttpAnswer
 from tests.e2e.harness import TIMEOUT
 from tests.support.attachment_events import declare_event, download_event
 from tests.support.images import image_bytes
@@ -343,3 +344,161 @@ def test_a_put_under_rooms_runs_the_check_too(chat_stack: Any, s3: Any, bucket: 
         lambda: "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=stray),
         "the check to delete an undeclared object",
     )
+
+
+# ---- the whole flow over the HTTP API ----------------------------------------------------------
+
+
+def declare_over_http(
+    chat_stack: Any, room: str, token: str, name: str, type_: str, size: int
+) -> HttpAnswer:
+    return chat_stack.request(
+        "POST",
+        f"/rooms/{room}/attachments",
+        token=token,
+        json_body={"name": name, "type": type_, "size": size},
+        timeout=3 * TIMEOUT,
+    )
+
+
+def download_over_http(chat_stack: Any, attachment_id: str, token: str, **headers: str) -> Any:
+    return chat_stack.request(
+        "GET", f"/attachments/{attachment_id}", token=token, headers=headers, timeout=3 * TIMEOUT
+    )
+
+
+def ready_over_http(chat_stack: Any, attachment_id: str, token: str) -> bool:
+    answer = download_over_http(chat_stack, attachment_id, token, Accept="application/json")
+    # 409 attachment_not_ready until the ObjectCreated check has run.
+    assert answer.status in (200, 409), answer
+    return bool(answer.status == 200)
+
+
+def test_declare_upload_send_and_download_over_http_and_the_websocket(chat_stack: Any) -> None:
+    room = f"files-{uuid.uuid4().hex[:6]}"
+    ada, bob = f"ada-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    ada_token, bob_token = chat_stack.dev_token(ada, "Ada"), chat_stack.dev_token(bob, "Bob")
+    data = bytes(range(256)) * 1200  # 300 KB
+    declared = declare_over_http(
+        chat_stack, room, ada_token, "data.bin", "application/octet-stream", len(data)
+    )
+    assert declared.status == 201, declared
+    upload = declared.json()
+    assert upload["upload"]["url"].startswith(chat_stack.s3_url)
+    assert not ready_over_http(chat_stack, upload["id"], ada_token)
+    assert post_form(upload["upload"], data, content_type="application/octet-stream")[0] == 204
+    wait_until(
+        lambda: ready_over_http(chat_stack, upload["id"], ada_token),
+        "the ObjectCreated check to mark the upload ready",
+    )
+
+    with (
+        chat_stack.connect(token=ada_token) as a,
+        chat_stack.connect(token=bob_token) as b,
+    ):
+        for ws in (a, b):
+            ws.send_json({"action": "join", "room": room})
+            ws.receive_until(lambda f: f.get("type") == "joined", timeout=3 * TIMEOUT)
+        a.send_json(
+            {"action": "send", "room": room, "text": "", "attachments": [upload["id"]], "ref": "1"}
+        )
+        a.receive_until(lambda f: f.get("type") == "ack", timeout=3 * TIMEOUT)
+        message, _ = b.receive_until(lambda f: f.get("type") == "message", timeout=3 * TIMEOUT)
+    assert message["attachments"] == [
+        {
+            "id": upload["id"],
+            "name": "data.bin",
+            "type": "application/octet-stream",
+            "size": len(data),
+        }
+    ]
+
+    redirect = download_over_http(chat_stack, upload["id"], bob_token)
+    assert redirect.status == 302, redirect
+    location = dict(redirect.headers)["location"]
+    assert location.startswith(chat_stack.s3_url)
+    assert get(location) == (200, data)
+    as_json = download_over_http(chat_stack, upload["id"], bob_token, Accept="application/json")
+    assert as_json.status == 200
+    assert get(as_json.json()["url"]) == (200, data)
+
+
+def test_an_http_publish_carries_an_uploaded_file_to_the_room(chat_stack: Any) -> None:
+    room = f"files-{uuid.uuid4().hex[:6]}"
+    ada, bob = f"ada-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    ada_token = chat_stack.dev_token(ada, "Ada")
+    data = image_bytes("image/png", 40, 30)
+    upload = declare_over_http(chat_stack, room, ada_token, "p.png", "image/png", len(data)).json()
+    assert post_form(upload["upload"], data, content_type="image/png")[0] == 204
+    wait_until(lambda: ready_over_http(chat_stack, upload["id"], ada_token), "the check")
+    with chat_stack.connect(token=chat_stack.dev_token(bob, "Bob")) as b:
+        b.send_json({"action": "join", "room": room})
+        b.receive_until(lambda f: f.get("type") == "joined", timeout=3 * TIMEOUT)
+        published = chat_stack.request(
+            "POST",
+            f"/rooms/{room}/messages",
+            token=ada_token,
+            json_body={"text": "a picture", "attachments": [upload["id"]]},
+            timeout=3 * TIMEOUT,
+        )
+        assert published.status == 201, published
+        message, _ = b.receive_until(lambda f: f.get("type") == "message", timeout=3 * TIMEOUT)
+    assert message["text"] == "a picture"
+    assert message["attachments"][0] | {"width": 40, "height": 30} == message["attachments"][0]
+
+
+def test_refusals_over_http_say_what_was_wrong(chat_stack: Any) -> None:
+    room = f"files-{uuid.uuid4().hex[:6]}"
+    ada, eve = f"ada-{uuid.uuid4().hex[:6]}", f"eve-{uuid.uuid4().hex[:6]}"
+    ada_token, eve_token = chat_stack.dev_token(ada, "Ada"), chat_stack.dev_token(eve, "Eve")
+    limit = int(chat_stack.stack.stack.parameters["MaxAttachmentBytes"])
+
+    too_big = declare_over_http(
+        chat_stack, room, ada_token, "big.bin", "application/zip", limit + 1
+    )
+    assert (too_big.status, too_big.json()["code"]) == (413, "too_large")
+    wrong_type = declare_over_http(
+        chat_stack, room, ada_token, "x.exe", "application/x-msdownload", 9
+    )
+    assert (wrong_type.status, wrong_type.json()["code"]) == (400, "bad_request")
+    assert "application/x-msdownload" in wrong_type.json()["message"]
+    # The gateway's authorizer refuses before the function runs, with API Gateway's bodies.
+    forged = declare_over_http(chat_stack, room, "not-a-token", "a.txt", "text/plain", 1)
+    assert (forged.status, forged.json()) == (403, {"message": "Forbidden"})
+    anonymous = chat_stack.request(
+        "POST",
+        f"/rooms/{room}/attachments",
+        json_body={"name": "a", "type": "text/plain", "size": 1},
+    )
+    assert (anonymous.status, anonymous.json()) == (401, {"message": "Unauthorized"})
+
+    # Eve's file, uploaded and ready; Ada's, declared and never uploaded.
+    data = b"eve's notes"
+    theirs = declare_over_http(chat_stack, room, eve_token, "e.txt", "text/plain", len(data)).json()
+    assert post_form(theirs["upload"], data, content_type="text/plain")[0] == 204
+    wait_until(lambda: ready_over_http(chat_stack, theirs["id"], eve_token), "the check")
+    pending = declare_over_http(chat_stack, room, ada_token, "a.txt", "text/plain", 5).json()
+
+    def publish(ids: list[str]) -> Any:
+        return chat_stack.request(
+            "POST",
+            f"/rooms/{room}/messages",
+            token=ada_token,
+            json_body={"text": "x", "attachments": ids},
+            timeout=3 * TIMEOUT,
+        )
+
+    for ids, status, code in (
+        ([theirs["id"]], 403, "forbidden"),
+        ([pending["id"]], 409, "attachment_not_ready"),
+        ([uuid.uuid4().hex], 404, "attachment_not_found"),
+    ):
+        answer = publish(ids)
+        assert (answer.status, answer.json()["code"]) == (status, code), answer
+    # Nothing was stored by any of them.
+    history = chat_stack.request("GET", f"/rooms/{room}/messages", token=ada_token)
+    assert (history.status, history.json()["code"]) == (404, "not_found")
+    not_ready = download_over_http(chat_stack, pending["id"], ada_token)
+    assert (not_ready.status, not_ready.json()["code"]) == (409, "attachment_not_ready")
+    unknown = download_over_http(chat_stack, uuid.uuid4().hex, ada_token)
+    assert (unknown.status, unknown.json()["code"]) == (404, "attachment_not_found")
