@@ -17,6 +17,8 @@ Refusals keep the backend's stable codes (``too_large``, ``bad_request``, ``forb
 
 from __future__ import annotations
 
+import asyncio
+
 import mimetypes
 import os
 import re
@@ -210,7 +212,25 @@ class Attachments:
         content_type = type or guess_type(path)
         declared = await self.declare(room, name=path.name, type=content_type, size=size)
         await self.post_file(declared["upload"], path, content_type=content_type, progress=progress)
+        await self.wait_ready(str(declared["id"]))
         return Uploaded(id=str(declared["id"]), name=path.name, type=content_type, size=size)
+
+    async def wait_ready(self, attachment_id: str, *, timeout: float = 30.0) -> None:
+        """Return once the upload is checked: S3 has the bytes, and the ObjectCreated check marks
+        the file ready moments later (``attachment_not_ready`` until then). A send naming the
+        file before that would be refused, so ``upload`` waits here."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.05
+        while True:
+            try:
+                await self.download_url(attachment_id)
+                return
+            except AttachmentError as exc:
+                if exc.code != "attachment_not_ready" or loop.time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def download_url(self, attachment_id: str) -> str:
         url = f"{self.api_url}/attachments/{quote(attachment_id, safe='')}"

@@ -193,6 +193,7 @@ export class Attachments {
       const body = await reply.json().catch(() => ({}));
       if (!reply.ok) throw new Error(body.message ?? `HTTP ${reply.status}`);
       await postToS3(body.upload, file, type, (fraction) => { bar.value = fraction; });
+      await this.waitReady(body.id);
       item.id = body.id;
       item.done = true;
       bar.value = 1;
@@ -202,6 +203,23 @@ export class Attachments {
       element.dataset.state = "failed";
       this.toast("error", "Upload failed", `${file.name}: ${error.message}`);
     }
+  }
+
+  // S3 has the bytes; the ObjectCreated check marks the file ready moments later (409
+  // attachment_not_ready until then). Only then may a message name it.
+  async waitReady(id) {
+    let delay = 50;
+    for (let waited = 0; waited < 30000; waited += delay, delay = Math.min(delay * 2, 1000)) {
+      const token = await this.getToken();
+      const reply = await fetch(`${this.apiUrl}/attachments/${encodeURIComponent(id)}`, {
+        headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+      });
+      if (reply.ok) return;
+      const body = await reply.json().catch(() => ({}));
+      if (body.code !== "attachment_not_ready") throw new Error(body.message ?? `HTTP ${reply.status}`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    throw new Error("the upload was not checked in time; attach it again");
   }
 
   async downloadUrl(id) {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -233,7 +234,9 @@ class S3Front:
         assert self._session is not None
         # An unsigned PUT: moto checks no signature, and the front has already checked the POST.
         url = f"{self.upstream}/{bucket}/{_quote_key(key)}"
-        async with self._session.put(url, data=data, headers=dict(headers)) as answer:
+        # A file object: aiohttp streams it (raw bytes over 1 MB would block the loop).
+        body = io.BytesIO(data)
+        async with self._session.put(url, data=body, headers=dict(headers)) as answer:
             await answer.read()
             etag = answer.headers.get("ETag") or f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324
             return etag, answer.status
@@ -271,7 +274,11 @@ class S3Front:
         )
         url = f"{self.upstream}{request.rel_url.raw_path_qs}"
         async with self._session.request(
-            request.method, url, data=body, headers=headers, allow_redirects=False
+            request.method,
+            url,
+            data=io.BytesIO(body) if body else None,
+            headers=headers,
+            allow_redirects=False,
         ) as answer:
             payload = await answer.read()
             out_headers = CIMultiDict(

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,10 +23,14 @@ import pytest
 from botocore.config import Config
 
 from client.attachments import multipart_form
+from client.cli import main
+from client.context import Environment, ExitStatus
 from local.testing import HttpAnswer
+from tests.e2e.conftest import ROOT
 from tests.e2e.harness import TIMEOUT
 from tests.support.attachment_events import declare_event, download_event
 from tests.support.images import image_bytes
+from tests.unit.client_fake_server import Stream
 
 
 def s3_client(url: str) -> Any:
@@ -502,3 +507,39 @@ def test_refusals_over_http_say_what_was_wrong(chat_stack: Any) -> None:
     assert (not_ready.status, not_ready.json()["code"]) == (409, "attachment_not_ready")
     unknown = download_over_http(chat_stack, uuid.uuid4().hex, ada_token)
     assert (unknown.status, unknown.json()["code"]) == (404, "attachment_not_found")
+
+
+# ---- the CLI -------------------------------------------------------------------------------------
+
+
+def cli_env() -> Environment:
+    # From the project root, so `--user` mints with the stack's own local.yaml settings.
+    return Environment(stdin=Stream(), stdout=Stream(), stderr=Stream(), environ={}, cwd=ROOT)
+
+
+def test_a_5_mb_file_goes_from_chat_send_to_another_client_and_back_out_of_chat_download(
+    chat_stack: Any, tmp_path: Path
+) -> None:
+    room = f"files-{uuid.uuid4().hex[:6]}"
+    ada, bob = f"ada-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    data = uuid.uuid4().bytes * (5 * 1024 * 1024 // 16)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    url = ["--url", chat_stack.ws_url]
+    with chat_stack.connect(token=chat_stack.dev_token(bob, "Bob")) as b:
+        b.send_json({"action": "join", "room": room})
+        b.receive_until(lambda f: f.get("type") == "joined", timeout=3 * TIMEOUT)
+        env = cli_env()
+        argv = ["send", "--room", room, "the build", "--file", str(source), *url, "--user", ada]
+        assert main(argv, env=env) == ExitStatus.OK, env.stderr.getvalue()
+        assert "100%" in env.stderr.getvalue()  # the progress bar
+        message, _ = b.receive_until(lambda f: f.get("type") == "message", timeout=3 * TIMEOUT)
+    [file] = message["attachments"]
+    assert (message["text"], file["name"], file["size"]) == ("the build", "big.bin", len(data))
+
+    out = tmp_path / "out"
+    out.mkdir()
+    env = cli_env()
+    assert main(["download", file["id"], "-o", str(out), *url, "--user", bob], env=env) == 0
+    assert (out / "big.bin").read_bytes() == data
+    assert f"saved {out / 'big.bin'}" in env.stdout.getvalue()

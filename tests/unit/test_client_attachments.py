@@ -39,6 +39,11 @@ class FakeFiles:
         self.declared: dict[str, dict[str, Any]] = {}
         self.tokens: list[str] = []
         self.base = ""
+        # The ObjectCreated check runs after S3 answers: this many downloads of a freshly
+        # uploaded file answer 409 attachment_not_ready first.
+        self.check_delay = 1
+        self.not_ready_answers = 0
+        self._unchecked: dict[str, int] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=10 * MAX)
@@ -66,6 +71,12 @@ class FakeFiles:
         declared = self.declared.get(request.match_info["id"])
         if declared is None:
             return web.json_response({"code": "attachment_not_found", "message": "no"}, status=404)
+        attachment_id = request.match_info["id"]
+        if declared["key"] not in self.objects or self._unchecked.get(attachment_id, 0) > 0:
+            self._unchecked[attachment_id] = self._unchecked.get(attachment_id, 1) - 1
+            self.not_ready_answers += 1
+            body = {"code": "attachment_not_ready", "message": "not checked yet"}
+            return web.json_response(body, status=409)
         return web.json_response({"url": f"{self.base}/bucket/{declared['key']}"})
 
     async def s3_post(self, request: web.Request) -> web.Response:
@@ -78,6 +89,8 @@ class FakeFiles:
             body = b"<Error><Code>EntityTooLarge</Code><Message>too big</Message></Error>"
             return web.Response(status=400, body=body, content_type="application/xml")
         self.objects[str(form["key"])] = (str(form["Content-Type"]), data)
+        attachment_id = next(i for i, d in self.declared.items() if d["key"] == form["key"])
+        self._unchecked[attachment_id] = self.check_delay
         return web.Response(status=204)
 
     async def s3_get(self, request: web.Request) -> web.Response:
@@ -265,3 +278,16 @@ async def test_upload_in_chat_connect_sends_the_file_to_the_current_room(
     assert files.declared[attachment_id]["key"].startswith("rooms/lobby/")
     assert sends[0]["attachments"] == [attachment_id] and sends[0]["text"] == "my notes"
     assert "upload refused" in env.stdout.getvalue() + env.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_upload_returns_once_the_check_has_marked_the_file_ready(
+    files: FakeFiles, tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"x" * 10)
+    files.check_delay = 3
+    async with Attachments(f"{files.base}/dev", "tok") as client:
+        uploaded = await client.upload("lobby", path)
+        # Ready now: a send naming it would not be refused as attachment_not_ready.
+        assert (await client.download_url(uploaded.id)).endswith("/notes.txt")
+    assert files.not_ready_answers == 3
