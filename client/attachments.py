@@ -18,7 +18,6 @@ Refusals keep the backend's stable codes (``too_large``, ``bad_request``, ``forb
 from __future__ import annotations
 
 import asyncio
-
 import mimetypes
 import os
 import re
