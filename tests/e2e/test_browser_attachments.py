@@ -1,8 +1,9 @@
 """Files on the browser page, in Debian's Chromium against the whole local stack.
 
 A Python user uploads through the template's AttachmentsFunction (invoked in the local runtime)
-and the local S3, then sends; the page shows the file's chip with its name and size. The page's
-own checks (too big, type not allowed) run in the browser before any upload could start.
+and the local S3, then sends; the page shows the file's chip with its name and size. One page
+attaches an image through the HTTP API and the local S3, and another shows its preview. The
+page's own checks (too big, type not allowed) run in the browser before any upload could start.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +128,34 @@ def test_the_page_refuses_too_big_or_disallowed_files_before_uploading(
     assert reasons[0] == "big.zip is 30.0 MB; files can be at most 25.0 MB."
     assert reasons[1] == "run.exe: files of type application/x-msdownload are not allowed here."
     assert reasons[2] is None
+
+
+def test_an_image_attached_on_one_page_shows_its_preview_on_another(
+    new_page: Callable[[], ChatPage], tmp_path: Path
+) -> None:
+    room = unique("pics")
+    sender, receiver = new_page(), new_page()
+    receiver.sign_in(unique("Bob"))
+    receiver.join(room)
+    sender.sign_in(unique("Ada"))
+    sender.join(room)
+    # The page found the HTTP API in /_local/config (httpUrl): files can be attached.
+    expect(sender.by("attach-button")).to_be_visible()
+    expect(sender.by("attach-button")).to_be_enabled()
+    picture = tmp_path / "sunset.png"
+    picture.write_bytes(image_bytes("image/png", 120, 80))
+    sender.by("file-input").set_input_files(str(picture))
+    tray_chip = sender.by("attachment-tray").get_by_test_id("file-chip")
+    expect(tray_chip).to_have_attribute("data-state", "ready", timeout=3 * TIMEOUT * 1000)
+    sender.send("look at this")
+
+    message = receiver.message("look at this")
+    expect(message.get_by_test_id("file-chip")).to_contain_text("sunset.png")
+    preview = message.get_by_test_id("image-preview")
+    expect(preview).to_have_attribute("alt", "sunset.png")
+    # The pre-signed download from the local S3 loaded: the browser decoded the image.
+    receiver.page.wait_for_function(
+        "img => img.complete && img.naturalWidth === 120 && img.naturalHeight === 80",
+        arg=preview.element_handle(),
+        timeout=3 * TIMEOUT * 1000,
+    )
