@@ -1,4 +1,4 @@
-"""The S3 + DynamoDB adapter for attachments: declare, check an upload, claim, download.
+"""The S3 + DynamoDB adapter for attachments: declare, check an upload, keep, download.
 
 Attachment items live in MessagesTable as their own item kind (``pk = ATT#{id}``, ``seq = 0``):
 no table to create, provision or grant, one more TTL'd item beside the messages that reference
@@ -12,7 +12,9 @@ it, and the broadcast stream's filter (``kind = message``) already keeps them ou
 
 Objects are tagged ``referenced=false`` when they become ready, and ``referenced=true`` once a
 stored message names them; the bucket's lifecycle expires the unreferenced ones after a day and
-everything after ``MessageRetentionDays``.
+everything after ``MessageRetentionDays``. The claim itself is part of the send path: the items
+are read and kept in the message's own requests (``chatcore.publisher``); only the tagging is
+here (``keep_objects``).
 """
 
 from __future__ import annotations
@@ -72,7 +74,6 @@ class AttachmentStore:
         s3: Any | Callable[[], Any],
         table: str,
         bucket: str,
-        retention_days: int = 30,
         upload_seconds: int = 600,
         download_seconds: int = 300,
     ) -> None:
@@ -85,7 +86,6 @@ class AttachmentStore:
         self._s3_client: Any = None
         self._table = table
         self._bucket = bucket
-        self._retention = retention_days * _DAY
         self._upload_seconds = upload_seconds
         self._download_seconds = download_seconds
 
@@ -104,7 +104,6 @@ class AttachmentStore:
             s3=clients.s3,
             table=config.messages_table,
             bucket=config.attachments_bucket,
-            retention_days=config.message_retention_days,
             upload_seconds=config.upload_url_seconds,
             download_seconds=config.download_url_seconds,
         )
