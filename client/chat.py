@@ -27,7 +27,7 @@ import enum
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -260,9 +260,16 @@ class ChatClient:
         ref: str | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        attachments: Sequence[str] = (),
     ) -> Ack:
-        """Send ``text`` to ``room`` and return its ack; retries reuse ``ref``, stored once."""
-        frame = {"action": "send", "room": room, "text": text, "ref": ref or _new_ref()}
+        """Send ``text`` to ``room`` and return its ack; retries reuse ``ref``, stored once.
+
+        ``attachments`` are ids of files uploaded for this room (``client.attachments``).
+        """
+        frame: dict[str, Any] = {"action": "send", "room": room, "text": text}
+        frame["ref"] = ref or _new_ref()
+        if attachments:
+            frame["attachments"] = list(attachments)
         return await self._reliable(frame, timeout=timeout, retries=retries)
 
     async def dm(
@@ -273,9 +280,13 @@ class ChatClient:
         ref: str | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        attachments: Sequence[str] = (),
     ) -> Ack:
         """A direct message to user ``to``; it lands in the pair's room ``dm:{a}:{b}``."""
-        frame = {"action": "dm", "to": to, "text": text, "ref": ref or _new_ref()}
+        frame: dict[str, Any] = {"action": "dm", "to": to, "text": text}
+        frame["ref"] = ref or _new_ref()
+        if attachments:
+            frame["attachments"] = list(attachments)
         return await self._reliable(frame, timeout=timeout, retries=retries)
 
     async def history(

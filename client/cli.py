@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from client import httpcli
+from client.attachments import AttachmentError
 from client.chat import ChatClient
 from client.context import Environment, ExitStatus
 from client.errors import AuthError, ChatError, ConnectError, RequestTimeout, ServerError
@@ -133,6 +134,17 @@ def _scope_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="attach a file, uploaded straight to storage first (repeatable)",
+    )
+    httpcli.add_http_option(parser)
+
+
 def build_parser(env: Environment) -> argparse.ArgumentParser:
     parser_class = _parser_class(env)
     parser = parser_class(
@@ -164,6 +176,7 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
         description="Interactive chat. Plain lines go to the current room; /help lists commands.",
     )
     p.add_argument("--room", action="append", default=[], help="join this room (repeatable)")
+    httpcli.add_http_option(p)
     _connection_options(p)
     p.set_defaults(handler=cmd_connect)
 
@@ -175,8 +188,9 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--room", help="room to send to")
     target.add_argument("--to", help="user id to send a direct message to")
-    p.add_argument("text", nargs="+", help="message text; '-' reads one message per stdin line")
+    p.add_argument("text", nargs="*", help="message text; '-' reads one message per stdin line")
     p.add_argument("--json", action="store_true", help="print each ack as a JSON line")
+    _file_options(p)
     _connection_options(p)
     p.set_defaults(handler=cmd_send)
 
@@ -194,6 +208,17 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     _scope_option(p)
     _connection_options(p)
     p.set_defaults(handler=cmd_publish, to=None)
+
+    p = commands.add_parser(
+        "download",
+        help="download an attachment",
+        description="Download a file a message carries (its id is in `chat listen`'s output).",
+    )
+    p.add_argument("id", help="attachment id")
+    p.add_argument("-o", "--out", default=".", help="file or folder to write (default: here)")
+    httpcli.add_http_option(p)
+    _connection_options(p)
+    p.set_defaults(handler=cmd_download)
 
     p = commands.add_parser(
         "listen",
@@ -358,16 +383,20 @@ async def _read_lines(env: Environment) -> list[str]:
 
 
 async def cmd_send(args: argparse.Namespace, env: Environment) -> int:
+    if not args.text and not args.file:
+        raise UsageError("chat send: give the message text, or --file PATH (or both)")
     texts = await _read_lines(env) if args.text == ["-"] else [" ".join(args.text)]
     # A script wants an answer, not a client that waits forever for a server that went away.
     async with open_client(args, env, reconnect=False) as chat:
         if args.room:
             await chat.join(args.room)  # the server only takes messages from a room's members
+        files = await upload_files(args, env, chat) if args.file else []
         for text in texts:
             if args.to:
-                ack = await chat.dm(args.to, text)
+                ack = await chat.dm(args.to, text, attachments=files)
             else:
-                ack = await chat.send(args.room, text)
+                ack = await chat.send(args.room, text, attachments=files)
+            files = []  # attached to the first message only
             _write(env, event_json(ack) if args.json else f"sent {ack.room} #{ack.seq} {ack.id}")
     return ExitStatus.OK
 
@@ -496,6 +525,47 @@ async def _notify_http(
     return await httpcli.notify(args, env, url, token, message)
 
 
+async def files_api_url(args: argparse.Namespace, env: Environment) -> str:
+    """Files go through the HTTP API: ``--http``, ``$CHAT_HTTP_URL`` or the local stack's."""
+    url = await httpcli.resolve_http_url(args, env, resolve_url(args, env))
+    if url is None:
+        raise AttachmentError(
+            "config",
+            "no HTTP API URL for files: pass --http (the stack's HttpApiUrl output) or set "
+            f"{httpcli.HTTP_URL_ENV}",
+        )
+    return url.rstrip("/")
+
+
+async def upload_files(args: argparse.Namespace, env: Environment, chat: ChatClient) -> list[str]:
+    from client.attachments import Attachments
+    from client.progress import ProgressBar
+
+    me = chat.user_id or ""
+    room = args.room or ("dm:" + ":".join(sorted((me, args.to))))
+    api = await files_api_url(args, env)
+    ids = []
+    async with Attachments(api, resolve_token(args, env)) as files:
+        for path in args.file:
+            bar = ProgressBar(f"uploading {path}", env.stderr)
+            uploaded = await files.upload(room, env.cwd / path, progress=bar)
+            ids.append(uploaded.id)
+    return ids
+
+
+async def cmd_download(args: argparse.Namespace, env: Environment) -> int:
+    from client.attachments import Attachments
+    from client.progress import ProgressBar
+
+    api = await files_api_url(args, env)
+    async with Attachments(api, resolve_token(args, env)) as files:
+        target = await files.download(
+            args.id, env.cwd / args.out, progress=ProgressBar(f"downloading {args.id}", env.stderr)
+        )
+    _write(env, f"saved {target}")
+    return ExitStatus.OK
+
+
 async def cmd_connect(args: argparse.Namespace, env: Environment) -> int:
     from client.interactive import run_interactive
 
@@ -524,6 +594,9 @@ def _failure(exc: BaseException, command: str) -> tuple[ExitStatus, str]:
         return status.get(exc.kind, ExitStatus.ERROR), f"{prefix}: {exc}"
     if isinstance(exc, ChatError):
         return ExitStatus.ERROR, f"{prefix}: {exc}"
+    if isinstance(exc, AttachmentError):
+        kind = ExitStatus.CONFIG if exc.code == "config" else ExitStatus.ERROR
+        return kind, f"{prefix}: {exc}"
     if isinstance(exc, ValueError):
         return ExitStatus.USAGE, f"{prefix}: {exc}"
     return ExitStatus.ERROR, f"{prefix}: unexpected {type(exc).__name__}: {exc}"

@@ -62,6 +62,8 @@ class Message(Event):
     name: str
     text: str
     ts: int
+    # {id, name, type, size, width?, height?} per file (client.attachments downloads them).
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,9 @@ def _message(raw: dict[str, Any]) -> Message:
         name=_str(raw.get("name")) or sender,
         text=_str(raw.get("text")),
         ts=_int(raw.get("ts")),
+        attachments=tuple(
+            a for a in raw.get("attachments") or () if isinstance(a, dict) and "id" in a
+        ),
     )
 
 

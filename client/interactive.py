@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import shlex
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from client.chat import ChatClient, State
@@ -25,6 +26,7 @@ commands:
   /history [ROOM] [N]   the last N messages (default 20)
   /who [ROOM]           who is in a room
   /typing               tell the current room you are typing
+  /upload PATH [TEXT]   send a file to the current room (progress on stderr)
   /quit                 leave (Ctrl-D works too)
   /help                 this list
 anything else is sent to the current room"""
@@ -37,6 +39,8 @@ class Session:
         self.style = Style(color=env.color)
         self.current: str | None = None
         self.was_lost = False
+        # (room, path) -> attachment ids; set by run_interactive (client.attachments).
+        self.upload: Callable[[str, str], Awaitable[list[str]]] | None = None
 
     def out(self, line: str) -> None:
         self.env.stdout.write(line + "\n")
@@ -123,6 +127,9 @@ class Session:
             self.note(f"in {room}: {names or 'nobody'}")
         elif name == "typing" and self.current:
             await self.chat.typing(self.current)
+        elif name == "upload" and rest and self.current and self.upload is not None:
+            ids = await self.upload(self.current, rest[0])
+            await self.chat.send(self.current, " ".join(rest[1:]), attachments=ids)
         else:
             self.fail(f"cannot run /{name} {' '.join(rest)}".rstrip() + "; /help lists commands")
         return True
@@ -151,9 +158,27 @@ def _read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
     return lines
 
 
+def _uploader(
+    args: argparse.Namespace, env: Environment, chat: ChatClient
+) -> Callable[[str, str], Awaitable[list[str]]]:
+    async def upload(room: str, path: str) -> list[str]:
+        from client.attachments import AttachmentError
+        from client.cli import upload_files
+
+        try:
+            return await upload_files(
+                argparse.Namespace(**{**vars(args), "room": room, "file": [path]}), env, chat
+            )
+        except AttachmentError as exc:
+            raise ChatError(f"upload refused: {exc}") from None
+
+    return upload
+
+
 async def run_interactive(args: argparse.Namespace, env: Environment, chat: ChatClient) -> int:
     session = Session(chat, env)
     chat.on_state = session.on_state
+    session.upload = _uploader(args, env, chat)
     async with chat:
         pump = asyncio.create_task(session.pump())
         try:

@@ -16,6 +16,7 @@ from client.events import (
     Typing,
     UnknownEvent,
 )
+from client.progress import human_size
 
 __all__ = ["Style", "event_json", "format_event", "format_message"]
 
@@ -50,7 +51,12 @@ def format_message(message: Message, *, me: str | None, style: Style) -> str:
     marker = style("›", "green", "bold") if own else " "
     name = style(f"{who} (you)", "green", "bold") if own else style(who, "cyan", "bold")
     room = style(f"[{_clean(message.room)}]", "dim")
-    return f"{style(_clock(message.ts), 'dim')} {marker} {room} {name}: {_clean(message.text)}"
+    line = f"{style(_clock(message.ts), 'dim')} {marker} {room} {name}: {_clean(message.text)}"
+    for file in message.attachments:
+        # `chat download ID` fetches it.
+        size = human_size(int(file.get("size", 0)))
+        line += style(f" [file {_clean(str(file.get('name')))} {size} {file['id']}]", "yellow")
+    return line
 
 
 def format_event(event: Event, *, me: str | None, style: Style) -> str | None:

@@ -198,6 +198,8 @@ def _banner(stack: object, out: TextIO) -> None:
             f"  Live view      {stack.page_url}_local/  (invocations, errors, latency, queues)"
         )
     lines.append(f"  AWS endpoint   {stack.aws_endpoint or 'real AWS, ' + stack.region}")
+    if stack.s3 is not None:
+        lines.append(f"  S3 (uploads)   {stack.s3.url}  (pre-signed POST/GET checked as S3 does)")
     if stack.dev_tokens and api is not None:
         token = stack.dev_token("dev", "Dev")
         lines += [

@@ -1,4 +1,4 @@
-"""Create a stack's tables, topics, queues, subscriptions and SSM parameters through boto3.
+"""Create a stack's tables, topics, queues, subscriptions, buckets and SSM parameters through boto3.
 
 Works against any endpoint (the embedded moto server, a long-running one, or AWS) and is
 idempotent: what already exists is kept and brought up to date, so a second run does not fail.
@@ -17,6 +17,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from local.model import Resource, Stack
+from local.s3.provision import create_bucket
 
 __all__ = ["ProvisionResult", "provision"]
 
@@ -348,4 +349,5 @@ _CREATORS: dict[str, Callable[[ClientFactory, Resource, ProvisionResult], str]] 
     "AWS::SQS::Queue": _queue,
     "AWS::SNS::Topic": _topic,
     "AWS::SSM::Parameter": _parameter,
+    "AWS::S3::Bucket": create_bucket,
 }

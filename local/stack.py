@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.aws import EmbeddedAws
+from local.aws import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, EmbeddedAws
 from local.devtokens import DevTokenSettings, dev_token_settings, mint_dev_token, mint_rs256_token
 from local.gateway import Gateway, GatewayOptions
 from local.httpapi import HttpApiOptions, HttpApiServer, JwksCache, LocalIssuer, TokenRequest
@@ -38,6 +38,7 @@ from local.model import (
 )
 from local.provision import provision
 from local.runtime import Runtime
+from local.s3.front import S3Front
 from local.sources import EventSources, SourceOptions
 from local.stats import Stats
 from local.template import (
@@ -149,6 +150,7 @@ class LocalStack:
         self.management: ManagementApi | None = None
         self.runtime: Runtime | None = None
         self.sources: EventSources | None = None
+        self.s3: S3Front | None = None
         self.http_apis: list[HttpApiServer] = []
         self.issuer: LocalIssuer | None = None
         self._local_jwt: HttpAuthorizerSpec | None = None
@@ -211,6 +213,11 @@ class LocalStack:
     @property
     def aws_endpoint(self) -> str | None:
         return self._need(self.aws, "aws_endpoint").endpoint_url
+
+    @property
+    def s3_url(self) -> str:
+        """The local S3 (pre-signed URLs point here); boto3's ``endpoint_url`` for S3."""
+        return str(self._need(self.s3, "s3_url").url)
 
     @property
     def ca_bundle(self) -> Path:
@@ -321,7 +328,8 @@ class LocalStack:
         self._dev_settings = dev_token_settings(dev_token_section, self._ssm, stack.parameters)
 
         aws = self.aws
-        clients = {s: aws.client(s) for s in ("dynamodb", "sns", "sqs", "ssm", "secretsmanager")}
+        services = ("dynamodb", "sns", "sqs", "ssm", "secretsmanager", "s3")
+        clients = {s: aws.client(s) for s in services}
         result = await asyncio.to_thread(
             provision, stack, clients=clients, ssm_parameters=self._ssm
         )
@@ -359,6 +367,15 @@ class LocalStack:
         self.stack = stack
 
         base_env = {**aws.environment(), "AWS_CA_BUNDLE": str(self.tls.bundle)}
+        if not self.real_aws and aws.endpoint_url:
+            # S3 behind a front that checks pre-signed requests as S3 does; the functions'
+            # pre-signed URLs point at it, so browsers upload there (local/s3).
+            secrets = {FAKE_ACCESS_KEY: FAKE_SECRET_KEY}
+            self.s3 = S3Front(
+                stack, upstream=aws.endpoint_url, log=self.log, secrets=secrets, host=self.host
+            )
+            await self.s3.start()
+            base_env["AWS_ENDPOINT_URL_S3"] = self.s3.url
         self.runtime = Runtime(
             stack,
             base_env=base_env,
@@ -368,6 +385,8 @@ class LocalStack:
             stats=self.stats,
         )
         await self.runtime.start()
+        if self.s3 is not None:
+            self.s3.invoker = self.runtime
 
         self.sources = EventSources(stack, self.runtime, aws, self.log, options=self.source_options)
         await self.sources.start()
@@ -381,6 +400,8 @@ class LocalStack:
             await gateway.start()
             where = [self.ws_url, f"@connections {self.management_url}", *where]
             where.append(f"page {self.page_url}")
+        if self.s3 is not None:
+            where.append(f"s3 {self.s3.url}")
         self._watch(stack, gateway, clients["sqs"])
         self.log.info("stack", "ready: " + " | ".join(where))
 
@@ -406,6 +427,8 @@ class LocalStack:
                 page_config={
                     "awsEndpoint": None if self.real_aws else self.aws.endpoint_url,
                     "region": stack.region,
+                    # What the page checks before an upload starts (template parameters).
+                    "attachments": _attachment_limits(stack.parameters),
                     "outputs": {
                         key: real_arns.get(value, value) for key, value in stack.outputs.items()
                     },
@@ -484,6 +507,9 @@ class LocalStack:
         sources, self.sources = self.sources, None
         if sources is not None:
             await sources.stop()
+        s3, self.s3 = self.s3, None
+        if s3 is not None:
+            await s3.stop()
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.stop()
@@ -542,6 +568,13 @@ class LocalStack:
         return TestSocket.open(
             self.ws_url, token=token, query=query, headers=headers, timeout=timeout
         )
+
+
+def _attachment_limits(parameters: Mapping[str, str]) -> dict[str, Any] | None:
+    if "MaxAttachmentBytes" not in parameters:
+        return None
+    types = [t.strip() for t in parameters.get("AttachmentTypes", "").split(",") if t.strip()]
+    return {"maxBytes": int(float(parameters["MaxAttachmentBytes"])), "types": types}
 
 
 class _LateInvoker:

@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 FUNCTION = "AWS::Serverless::Function"
-EVENT_TYPES = ("DynamoDB", "SNS", "SQS")
+# S3 events run through the local S3 (local/s3), HttpApi events through the HTTP API.
+EVENT_TYPES = ("DynamoDB", "SNS", "SQS", "S3", "HttpApi")
 
 # SAM Globals section -> the resource type it applies to.
 _GLOBALS = {

@@ -13,6 +13,7 @@ import {
   messagesOf,
   newRef,
 } from "./chat.js";
+import { Attachments } from "./attachments.js";
 
 const HISTORY_PAGE = 50;
 const GAP_PAGE = 100;
@@ -60,6 +61,9 @@ const ui = {
   peopleHint: $("people-hint"),
   toasts: $("toasts"),
 };
+
+// Files: attach button, drop, paste, upload progress, chips and previews (attachments.js).
+const files = new Attachments({ composer: ui.composer, input: ui.input, toast });
 
 const STATE_LABELS = {
   [STATES.IDLE]: "offline",
@@ -176,6 +180,8 @@ ui.localForm.addEventListener("submit", async (event) => {
       return latest;
     };
     const httpUrl = httpUrlFromConfig(config);
+    // Files go through the same HTTP API: the attach button shows once it is known.
+    files.configure({ apiUrl: httpUrl, getToken, limits: config.attachments });
     startSession({ url: socketUrlFromConfig(config), token, getToken, httpUrl });
   } catch (error) {
     toast("error", "Sign-in failed", `${error.message}. Is the local stack running (make run)?`);
@@ -710,6 +716,7 @@ ui.leave.addEventListener("click", () => {
 function select(conversation) {
   if (current) current.atBottom = isAtBottom();
   current = conversation;
+  files.setRoom(conversation.room);
   conversation.unread = 0;
   lastTypingSent = 0;
   renderAll();
@@ -740,6 +747,9 @@ function messageElement(message) {
   item.dataset.from = String(message.from ?? "");
   item.dataset.own = String(own);
   item.append(messageMeta(message.name ?? message.from ?? "?", own, message.ts), messageText(message.text));
+  if (Array.isArray(message.attachments) && message.attachments.length) {
+    item.append(files.render(message.attachments));
+  }
   return item;
 }
 
@@ -805,7 +815,11 @@ ui.input.addEventListener("input", () => {
 function sendCurrent() {
   if (!current || !session) return;
   const text = ui.input.value.replace(/\s+$/, "");
-  if (!text.trim()) return;
+  if (files.busy) {
+    toast("info", "Not sent yet", "Wait for the files to finish uploading.");
+    return;
+  }
+  if (!text.trim() && !files.items.some((item) => item.done)) return;
   if (pending.size >= MAX_PENDING) {
     toast("error", "Not sent", "Too many messages are waiting for the connection.");
     return;
@@ -814,6 +828,8 @@ function sendCurrent() {
   const frame = current.dm
     ? { action: "dm", to: current.peer, text }
     : { action: "send", room: current.room, text };
+  const attached = files.take();
+  if (attached.length) frame.attachments = attached;
   const { element, status } = pendingElement(text);
   current.outbox.append(element);
   const item = { frame, room: current.room, element, status, sentAt: 0, tries: 0, inFlight: false };

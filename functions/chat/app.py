@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatcore import clients, wiring
+from chatcore.attachment_store import AttachmentStore
 from chatcore.chat import ChatService
 from chatcore.config import Config
 from chatcore.observability import instrument, logger
@@ -36,6 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         delivery=delivery,
         send_rate_per_second=config.send_rate_per_second,
         presence_room_limit=config.presence_room_limit,
+        attachments=AttachmentStore.from_config(config) if config.attachments_bucket else None,
     )
     reply = reply_to_frame(request, service=service, limits=wiring.limits(config))
     if reply is not None:

@@ -1,5 +1,5 @@
-"""Every HTTP API route (payload format 2.0): publish, history, members, me, notifications,
-user disconnects.
+"""The HTTP API routes (payload format 2.0): publish, history, members, me, notifications,
+user disconnects (the attachment routes are the attachments function's).
 
 API Gateway has already matched the route and run the authorizer; the handler dispatches on the
 event's ``routeKey`` and answers with the 2.0 response (``statusCode``, headers, JSON body).
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatcore import clients, wiring
+from chatcore.attachment_store import AttachmentStore
 from chatcore.chat import ChatService
 from chatcore.config import Config
 from chatcore.httpapi import HttpRequest
@@ -31,6 +32,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     endpoint = config.management_endpoint
 
     delivery = wiring.delivery(config, endpoint, store=store)
+    # A publish may name attachments; S3 is reached only when one does.
+    files = AttachmentStore.from_config(config) if config.attachments_bucket else None
     routes = HttpRoutes(
         chat=ChatService(
             store=store,
@@ -38,6 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             delivery=delivery,
             send_rate_per_second=config.send_rate_per_second,
             presence_room_limit=config.presence_room_limit,
+            attachments=files,
         ),
         store=store,
         delivery=delivery,

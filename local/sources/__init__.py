@@ -101,6 +101,8 @@ class EventSources:
                     poller = SnsPoller(
                         fn, spec, sqs=self.clients["sqs"], sns=self.clients["sns"], **common
                     )
+                elif spec.type in ("S3", "HttpApi"):
+                    continue  # not polled: the local S3 and the HTTP API invoke these
                 else:
                     raise ValueError(
                         f"{fn.logical_id}.Events.{spec.name}.Type: {spec.type} is not emulated"

@@ -78,7 +78,7 @@ def _clients(_moto_endpoint: str) -> dict[str, Any]:
     session = boto3.Session(region_name="us-east-1")
     return {
         service: session.client(service, endpoint_url=_moto_endpoint)
-        for service in ("dynamodb", "sqs", "sns", "ssm")
+        for service in ("dynamodb", "sqs", "sns", "ssm", "s3")
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from chatcore import clients
+from tests.support.attachments import upload
 from tests.support.chat import ChatHarness, User
 
 ALICE = User("alice", "Alice")
@@ -135,6 +136,35 @@ def test_a_send_with_a_ref_adds_the_ref_item_and_no_request(lobby: ChatHarness, 
     assert (wcu, check_rcu, rcu) == (6, 2, 3.0)
     lobby.pump()
     assert wire.take()[0] == {"Query": 1}
+
+
+def test_a_send_with_attachments_reads_them_in_the_same_batch_and_keeps_them_in_the_same_write(
+    lobby: ChatHarness, wire: Wire
+) -> None:
+    bucket = lobby.envs["ChatFunction"]["ATTACHMENTS_BUCKET"]
+    files = [
+        upload(lobby, bucket, "lobby", b"one", name="a.txt", declared_type="text/plain")[0],
+        upload(lobby, bucket, "lobby", b"two", name="b.txt", declared_type="text/plain")[0],
+    ]
+    wire.take()
+    body = {"action": "send", "room": "lobby", "text": "x", "ref": "r1", "attachments": files}
+    assert lobby.reply("c-alice", body)["type"] == "ack"
+    calls, wcu, check_rcu, rcu = wire.take()
+    assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1}
+    # counter, message, ref (6) + one Update per attachment (2 each); the reads: counter, ref,
+    # membership and the two attachment items.
+    assert (wcu, check_rcu, rcu) == (10, 2, 5.0)
+
+
+def test_a_send_naming_someone_else_s_file_is_one_read(lobby: ChatHarness, wire: Wire) -> None:
+    bucket = lobby.envs["ChatFunction"]["ATTACHMENTS_BUCKET"]
+    theirs, _ = upload(
+        lobby, bucket, "lobby", b"x", name="a.txt", declared_type="text/plain", user="carol"
+    )
+    wire.take()
+    body = {"action": "send", "room": "lobby", "text": "x", "ref": "r1", "attachments": [theirs]}
+    assert lobby.reply("c-alice", body)["code"] == "forbidden"
+    assert wire.take()[0] == {"BatchGetItem": 1}
 
 
 def test_a_retried_ref_is_one_read(lobby: ChatHarness, wire: Wire) -> None:

@@ -20,6 +20,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode.decode import decode_str
 from samtranslator.translator.transform import transform
 
+from chatcore.attachment_routes import DECLARE_ROUTE, DOWNLOAD_ROUTE
 from chatcore.httpapi import ROUTE_SCOPES
 from chatcore.httpapi import ROUTES as HTTP_ROUTES
 from local.sources.filters import matches_any, parse_filter_criteria
@@ -49,6 +50,8 @@ FUNCTIONS = {
     "NotifyFunction": "notify",
     "FanoutFunction": "fanout",
     "HttpFunction": "http",
+    "AttachmentsFunction": "attachments",
+    "AttachmentCheckFunction": "attachment_check",
 }
 MANAGE_CONNECTIONS = (
     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
@@ -309,7 +312,9 @@ def test_every_route_has_an_integration_to_its_function_and_a_scoped_permission(
         p["Properties"]["SourceArn"]["Fn::Sub"]: p["Properties"]
         for p in _of_type(cfn, "AWS::Lambda::Permission").values()
         # The alias permissions (provisioned concurrency) are checked on their own below.
-        if p["Properties"]["Principal"] == "apigateway.amazonaws.com" and "Condition" not in p
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and "Condition" not in p
+        and "${WebSocketApi}" in json.dumps(p["Properties"]["SourceArn"])
     }
     prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}"
     for key, function in ROUTES.items():
@@ -571,14 +576,17 @@ def test_http_routes_are_the_documented_ones_on_the_http_function(cfn: dict[str,
         r["Properties"]["RouteKey"]: r["Properties"]
         for r in _http(_of_type(cfn, "AWS::ApiGatewayV2::Route")).values()
     }
-    assert set(routes) == set(HTTP_ROUTES)
+    # The attachment routes sign S3 URLs: only AttachmentsFunction holds those S3 rights.
+    attachment_routes = {DECLARE_ROUTE, DOWNLOAD_ROUTE}
+    assert set(routes) == set(HTTP_ROUTES) | attachment_routes
     for key, route in routes.items():
         integration_id = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
         assert integration_id, route
         integration = cfn["Resources"][integration_id.group(1)]["Properties"]
         assert integration["IntegrationType"] == "AWS_PROXY"
         assert integration["PayloadFormatVersion"] == "2.0"
-        assert integration["IntegrationUri"] == {"Fn::GetAtt": ["HttpFunction", "Arn"]}
+        function = "AttachmentsFunction" if key in attachment_routes else "HttpFunction"
+        assert integration["IntegrationUri"] == {"Fn::GetAtt": [function, "Arn"]}
         assert integration["TimeoutInMillis"] <= 30_000
         # Every route is authorized: the JWT authorizer for RS256, the Lambda one for HS256.
         assert route["AuthorizationType"] == {"Fn::If": ["IsHs256", "CUSTOM", "JWT"]}
@@ -593,12 +601,16 @@ def test_http_routes_are_the_documented_ones_on_the_http_function(cfn: dict[str,
             }
         else:
             assert scopes is None, key
-    permission = cfn["Resources"]["HttpPermission"]["Properties"]
-    assert permission["FunctionName"] == {"Ref": "HttpFunction"}
-    assert permission["SourceArn"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-        "${HttpApi}/$default/*"
-    }
+    for permission_id, function in (
+        ("HttpPermission", "HttpFunction"),
+        ("HttpAttachmentsPermission", "AttachmentsFunction"),
+    ):
+        permission = cfn["Resources"][permission_id]["Properties"]
+        assert permission["FunctionName"] == {"Ref": function}
+        assert permission["SourceArn"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+            "${HttpApi}/$default/*"
+        }
 
 
 def test_http_authorizer_is_picked_by_the_jwt_algorithm(cfn: dict[str, Any]) -> None:
@@ -908,3 +920,94 @@ def test_the_local_stack_runs_the_template_with_or_without_provisioned_concurren
     assert ("SendAliasPermission" in stack.resources) is (count != "0")
     assert "AlarmEmailSubscription" not in stack.resources
     assert "dashboards:name=" in stack.outputs["DashboardUrl"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Attachments
+# --------------------------------------------------------------------------------------------------
+
+BUCKET_NAME = "${AWS::StackName}-attachments-${AWS::AccountId}-${AWS::Region}"
+BUCKET_ARN = f"arn:${{AWS::Partition}}:s3:::{BUCKET_NAME}"
+
+
+def _s3_grants(cfn: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """role -> S3 action -> the resources it is granted on."""
+    grants: dict[str, dict[str, list[Any]]] = {}
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            for action in _as_list(statement["Action"]):
+                if action.startswith("s3:"):
+                    grants.setdefault(logical_id, {}).setdefault(action, []).extend(
+                        _as_list(statement["Resource"])
+                    )
+    return grants
+
+
+def test_attachments_bucket_is_private_encrypted_tls_only_and_expires_what_is_unused(
+    cfn: dict[str, Any],
+) -> None:
+    bucket = cfn["Resources"]["AttachmentsBucket"]
+    props = bucket["Properties"]
+    assert props["BucketName"] == {"Fn::Sub": BUCKET_NAME}
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert set(cors["AllowedMethods"]) == {"POST", "GET", "HEAD"}
+    # The browser origins are the WebSocket's: one parameter for both.
+    assert "AllowedOrigins" in json.dumps(cors["AllowedOrigins"])
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["unreferenced-uploads"]["TagFilters"] == [{"Key": "referenced", "Value": "false"}]
+    assert rules["unreferenced-uploads"]["ExpirationInDays"] == 1
+    assert rules["retention"]["ExpirationInDays"] == {"Ref": "MessageRetentionDays"}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    (policy,) = _of_type(cfn, "AWS::S3::BucketPolicy").values()
+    assert policy["Properties"]["Bucket"] == {"Ref": "AttachmentsBucket"}
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::Sub": "${AttachmentsBucket.Arn}/*"} in deny["Resource"]
+
+
+def test_s3_rights_are_the_few_each_function_needs_on_the_attachments_bucket(
+    cfn: dict[str, Any],
+) -> None:
+    objects = {"Fn::Sub": f"{BUCKET_ARN}/rooms/*"}
+    assert _s3_grants(cfn) == {
+        # Pre-signed URLs carry the signer's rights: POST needs PutObject, GET GetObject.
+        "AttachmentsFunctionRole": {"s3:PutObject": [objects], "s3:GetObject": [objects]},
+        "AttachmentCheckFunctionRole": {
+            "s3:GetObject": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+            "s3:DeleteObject": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+            "s3:PutObjectTagging": [{"Fn::Sub": f"{BUCKET_ARN}/*"}],
+        },
+        "ChatFunctionRole": {"s3:PutObjectTagging": [objects]},
+        "HttpFunctionRole": {"s3:PutObjectTagging": [objects]},
+    }
+
+
+def test_functions_name_the_bucket_the_template_creates(cfn: dict[str, Any]) -> None:
+    for name in ("ChatFunction", "HttpFunction", "AttachmentsFunction", "AttachmentCheckFunction"):
+        variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["ATTACHMENTS_BUCKET"] == {"Fn::Sub": BUCKET_NAME}, name
+    variables = cfn["Resources"]["AttachmentsFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_ATTACHMENT_BYTES"] == {"Ref": "MaxAttachmentBytes"}
+    assert variables["ATTACHMENT_TYPES"] == {"Ref": "AttachmentTypes"}
+
+
+def test_object_created_under_rooms_runs_the_check(cfn: dict[str, Any]) -> None:
+    bucket = cfn["Resources"]["AttachmentsBucket"]
+    (config,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Function"] == {"Fn::GetAtt": ["AttachmentCheckFunction", "Arn"]}
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "rooms/"}]}}
+    permission = cfn["Resources"][bucket["DependsOn"][0]]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["FunctionName"] == {"Ref": "AttachmentCheckFunction"}

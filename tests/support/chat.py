@@ -41,6 +41,8 @@ FUNCTIONS = {
     "notify": "NotifyFunction",
     "fanout": "FanoutFunction",
     "http": "HttpFunction",
+    "attachments": "AttachmentsFunction",
+    "attachment_check": "AttachmentCheckFunction",
 }
 
 

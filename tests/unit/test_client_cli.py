@@ -14,7 +14,17 @@ from client.cli import main
 from client.context import Environment, ExitStatus
 from tests.unit.client_fake_server import SECRET, TIMEOUT, FakeChatServer, Stream, running_fake
 
-COMMANDS = ["token", "connect", "send", "listen", "history", "who", "notify", "loadtest"]
+COMMANDS = [
+    "token",
+    "connect",
+    "send",
+    "download",
+    "listen",
+    "history",
+    "who",
+    "notify",
+    "loadtest",
+]
 
 
 def make_env(tmp_path: Path, stdin: str = "", **environ: str) -> Environment:
@@ -73,7 +83,7 @@ def test_every_command_has_help(tmp_path: Path, command: str) -> None:
     [
         ([], "required: COMMAND"),
         (["dance"], "invalid choice"),
-        (["send", "--room", "lobby"], "required: text"),
+        (["send", "--room", "lobby"], "give the message text, or --file PATH"),
         (["send", "--room", "a", "--to", "b", "hi"], "not allowed with"),
         (["history", "--room", "r", "--limit", "0"], "must be a positive integer"),
         (["loadtest", "--connections", "many"], "invalid _positive_int value"),

@@ -81,3 +81,21 @@ def test_text_limit_must_fit_a_128_kb_post() -> None:
     assert Config.from_env({"MAX_TEXT_LENGTH": "32000"}).max_text_length == 32000
     with pytest.raises(ConfigError, match="MAX_TEXT_LENGTH"):
         Config.from_env({"MAX_TEXT_LENGTH": "32001"})
+
+
+def test_attachment_settings_are_read_and_checked() -> None:
+    config = Config.from_env(
+        {
+            "ATTACHMENTS_BUCKET": " files ",
+            "MAX_ATTACHMENT_BYTES": "1048576",
+            "ATTACHMENT_TYPES": "image/*, Text/Plain,",
+            "UPLOAD_URL_SECONDS": "120",
+        }
+    )
+    assert config.attachments_bucket == "files"
+    assert config.max_attachment_bytes == 1048576
+    assert config.attachment_types == ("image/*", "text/plain")
+    assert (config.upload_url_seconds, config.download_url_seconds) == (120, 300)
+    assert "image/png" in Config.from_env({}).attachment_types
+    with pytest.raises(ConfigError, match="MAX_ATTACHMENT_BYTES"):
+        Config.from_env({"MAX_ATTACHMENT_BYTES": "0"})

@@ -191,7 +191,7 @@ def test_next_cursor_goes_back_from_the_first_or_on_from_the_last() -> None:
 
 def test_every_stable_code_has_a_status() -> None:
     assert set(CODES) <= set(STATUS_BY_CODE)
-    assert {STATUS_BY_CODE[c] for c in CODES} <= {400, 403, 404, 413, 429, 500}
+    assert {STATUS_BY_CODE[c] for c in CODES} <= {400, 403, 404, 409, 410, 413, 429, 500}
 
 
 def test_error_responses_are_code_and_message_with_retry_after_on_429() -> None:

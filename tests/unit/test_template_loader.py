@@ -383,7 +383,7 @@ def test_a_missing_or_unreadable_template_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
+def test_app_template_has_its_functions_with_their_code_and_the_core_layer(
     app_stack: Stack,
 ) -> None:
     assert set(app_stack.functions) == {
@@ -395,6 +395,8 @@ def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
         "NotifyFunction",
         "FanoutFunction",
         "HttpFunction",
+        "AttachmentsFunction",
+        "AttachmentCheckFunction",
     }
     for function in app_stack.functions.values():
         assert (function.code_dir / "app.py").is_file()
@@ -406,6 +408,16 @@ def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
     assert events["BroadcastFunction"] == ["DynamoDB"]
     assert events["NotifyFunction"] == ["SNS"]
     assert events["FanoutFunction"] == ["SQS"]
+    # Its routes are AWS::ApiGatewayV2 resources of HttpApi, not SAM events.
+    assert events["AttachmentsFunction"] == []
+    (http,) = app_stack.http_apis
+    routes = {r.route_key: r.function for r in http.routes}
+    assert routes["POST /rooms/{room}/attachments"] == "AttachmentsFunction"
+    assert routes["GET /attachments/{id}"] == "AttachmentsFunction"
+    assert routes["POST /rooms/{room}/messages"] == "HttpFunction"
+    assert events["AttachmentCheckFunction"] == ["S3"]
+    (uploaded,) = app_stack.functions["AttachmentCheckFunction"].events
+    assert uploaded.properties["Bucket"] == "local-attachments-123456789012-us-east-1"
 
 
 def test_app_template_has_the_websocket_api_with_every_route(app_stack: Stack) -> None:

@@ -15,17 +15,22 @@ message, for the WebSocket ``send`` and ``dm`` and for any other front door (an 
 - a ``(user, ref)`` stored before answers the same ack and stores nothing;
 - ``system=True`` (a service publishing over the HTTP API) marks the message ``system: true``;
   the service's identity is its ``from`` and its budget is counted like a user's.
+- ``attachments``: ids of the sender's own, checked uploads for that room (``AttachmentStore``);
+  any other id refuses the send and nothing is stored.
 
-It costs two DynamoDB requests (``chatcore.publisher``). A message the backend itself posts
-would pass ``per_second=None`` and no connection to the same ``Publisher``.
+It costs two DynamoDB requests (``chatcore.publisher``), attachments or not; each attachment adds
+one S3 tagging request. A message the backend itself posts would pass ``per_second=None`` and no
+connection to the same ``Publisher``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chatcore import observability
+from chatcore.attachment_store import AttachmentStore
 from chatcore.auth import Identity
 from chatcore.delivery import Delivery
 from chatcore.errors import BadRequest, NotFound, NotMember
@@ -71,7 +76,9 @@ class ChatService:
         send_rate_per_second: int = 20,
         presence_room_limit: int = 100,
         publisher: Publisher | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
+        self._attachments = attachments
         self._store = store
         self._log = log
         self._delivery = delivery
@@ -121,6 +128,7 @@ class ChatService:
             frame.ref,
             caller.identity,
             connection_id=caller.connection_id,
+            attachments=frame.attachments,
         )
 
     def dm(self, frame: Dm, caller: Caller) -> dict[str, Any]:
@@ -128,7 +136,14 @@ class ChatService:
             raise BadRequest("'to' must be another user")
         room = dm_room(caller.identity.user_id, frame.to)
         # A DM room has no memberships: its two users may always write to it.
-        return self.publish(room, frame.text, frame.ref, caller.identity, connection_id=None)
+        return self.publish(
+            room,
+            frame.text,
+            frame.ref,
+            caller.identity,
+            connection_id=None,
+            attachments=frame.attachments,
+        )
 
     def publish(
         self,
@@ -139,6 +154,7 @@ class ChatService:
         *,
         connection_id: str | None,
         system: bool = False,
+        attachments: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Store one message and return its ack (see the module docstring); ``system`` marks a
         service's message (``system: true`` on the stored and delivered message)."""
@@ -146,6 +162,8 @@ class ChatService:
             check_readable(room, user_id=identity.user_id, private_rooms=identity.rooms)
         else:
             check_usable(room, private_rooms=identity.rooms)
+        if attachments and self._attachments is None:
+            raise BadRequest("attachments are not enabled on this deployment")
         stored = self._publisher.publish(
             room=room,
             user_id=identity.user_id,
@@ -155,6 +173,8 @@ class ChatService:
             connection_id=connection_id,
             per_second=self._rate,
             system=system,
+            attachments=attachments,
+            keep_objects=self._attachments.keep_objects if self._attachments else None,
         )
         if stored.created:
             observability.count("MessagesStored")

@@ -15,6 +15,7 @@ benchmarks assign a callable ``(endpoint_url, max_pool_connections) -> client`` 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "management",
     "management_factory",
     "reset",
+    "s3",
     "secretsmanager",
     "session",
     "sqs",
@@ -66,6 +68,24 @@ def dynamodb() -> Any:
 @functools.cache
 def sqs() -> Any:
     return _client("sqs")
+
+
+@functools.cache
+def s3() -> Any:
+    from botocore.config import Config
+
+    # SigV4 everywhere (pre-signed POSTs and GETs included). Path-style addressing when an
+    # endpoint is configured (the local stack's S3 is one host, 127.0.0.1:port), virtual-hosted
+    # on AWS, where path-style URLs are deprecated. botocore's S3 client has
+    # generate_presigned_post too, so boto3 stays unloaded here as well.
+    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = _config().merge(
+        Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if custom else "virtual"},
+        )
+    )
+    return session().create_client("s3", config=config)
 
 
 @functools.cache
@@ -120,5 +140,5 @@ def warm_if_provisioned(*factories: Callable[[], Any], environ: Any = None) -> b
 
 def reset() -> None:
     """Forget every cached client (a new endpoint or fresh credentials take effect)."""
-    for factory in (dynamodb, sqs, ssm, secretsmanager, _boto_management, session, _config):
+    for factory in (dynamodb, sqs, s3, ssm, secretsmanager, _boto_management, session, _config):
         factory.cache_clear()

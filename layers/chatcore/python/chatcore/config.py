@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from chatcore.attachments import DEFAULT_TYPES
+
 __all__ = ["ALGORITHMS", "MAX_TEXT_LENGTH_LIMIT", "Config", "ConfigError"]
 
 MAX_TEXT_LENGTH_LIMIT = 32_000
@@ -31,6 +33,10 @@ def _text(value: str) -> str:
 
 def _origins(value: str) -> tuple[str, ...]:
     return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+
+
+def _types(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
 def _positive_int(value: str) -> int:
@@ -69,6 +75,13 @@ class Config:
     fanout_concurrency: int = 32
     fanout_chunk_size: int = 500
     presence_room_limit: int = 100
+    # Attachments (see chatcore.attachments): the bucket, the largest file, the allowed types,
+    # how long a pre-signed upload (POST) and download (GET) stay valid.
+    attachments_bucket: str = ""
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    attachment_types: tuple[str, ...] = DEFAULT_TYPES
+    upload_url_seconds: int = 600
+    download_url_seconds: int = 300
     service_name: str = "chat"
     metrics_namespace: str = "ServerlessChat"
 
@@ -107,6 +120,9 @@ class Config:
             "fanout_concurrency",
             "fanout_chunk_size",
             "presence_room_limit",
+            "max_attachment_bytes",
+            "upload_url_seconds",
+            "download_url_seconds",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -138,6 +154,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "fanout_concurrency": ("FANOUT_CONCURRENCY", _positive_int),
     "fanout_chunk_size": ("FANOUT_CHUNK_SIZE", _positive_int),
     "presence_room_limit": ("PRESENCE_ROOM_LIMIT", _positive_int),
+    "attachments_bucket": ("ATTACHMENTS_BUCKET", _text),
+    "max_attachment_bytes": ("MAX_ATTACHMENT_BYTES", _positive_int),
+    "attachment_types": ("ATTACHMENT_TYPES", _types),
+    "upload_url_seconds": ("UPLOAD_URL_SECONDS", _positive_int),
+    "download_url_seconds": ("DOWNLOAD_URL_SECONDS", _positive_int),
     "service_name": ("POWERTOOLS_SERVICE_NAME", _text),
     "metrics_namespace": ("POWERTOOLS_METRICS_NAMESPACE", _text),
 }

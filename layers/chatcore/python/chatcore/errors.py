@@ -10,15 +10,22 @@
     ├── TooLarge              too_large       text or payload over its limit
     ├── RateLimited           rate_limited    too many sends in the current second
     ├── NotFound              not_found       the room has no stored messages
+    ├── AttachmentNotFound    attachment_not_found  no such attachment (or it was deleted)
+    ├── AttachmentNotReady    attachment_not_ready  declared, not uploaded and checked yet
+    ├── AttachmentExpired     attachment_expired    declared, never uploaded, upload expired
     └── InternalError         internal        anything unexpected (details stay in the log)
 
 ``code`` is stable and part of the wire protocol; ``message`` is for humans and may change.
+The HTTP routes answer each with its status (``chatcore.httpapi.STATUS_BY_CODE``).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CODES",
+    "AttachmentExpired",
+    "AttachmentNotFound",
+    "AttachmentNotReady",
     "BadRequest",
     "ChatError",
     "Forbidden",
@@ -73,6 +80,18 @@ class NotFound(ChatError):
     code = "not_found"
 
 
+class AttachmentNotFound(ChatError):
+    code = "attachment_not_found"
+
+
+class AttachmentNotReady(ChatError):
+    code = "attachment_not_ready"
+
+
+class AttachmentExpired(ChatError):
+    code = "attachment_expired"
+
+
 class InternalError(ChatError):
     code = "internal"
 
@@ -87,6 +106,9 @@ CODES: tuple[str, ...] = tuple(
         TooLarge,
         RateLimited,
         NotFound,
+        AttachmentNotFound,
+        AttachmentNotReady,
+        AttachmentExpired,
         InternalError,
     )
 )

@@ -93,6 +93,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "too_large": 413,
     "rate_limited": 429,
+    "attachment_not_found": 404,
+    "attachment_not_ready": 409,
+    "attachment_expired": 410,
     "internal": 500,
 }
 
@@ -218,11 +221,12 @@ class PublishInput:
     room: str
     text: str
     ref: str | None
+    attachments: tuple[str, ...] = ()
 
 
 def publish_input(request: HttpRequest, *, limits: Limits) -> PublishInput:
-    """``{text, ref?}`` (or the ``Idempotency-Key`` header as the ref), checked by the very
-    rules of a WebSocket ``send`` frame: same lengths, same codes."""
+    """``{text, ref?, attachments?}`` (or the ``Idempotency-Key`` header as the ref), checked
+    by the very rules of a WebSocket ``send`` frame: same lengths, same codes."""
     room = path_room(request, limits=limits)
     data = json_body(request)
     key = request.headers.get("idempotency-key")
@@ -236,9 +240,11 @@ def publish_input(request: HttpRequest, *, limits: Limits) -> PublishInput:
     frame: dict[str, Any] = {"action": "send", "room": room, "text": data.get("text")}
     if ref is not None:
         frame["ref"] = ref
+    if data.get("attachments") is not None:
+        frame["attachments"] = data["attachments"]
     send = parse_frame(json.dumps(frame), limits=limits)
     assert isinstance(send, Send)
-    return PublishInput(room=send.room, text=send.text, ref=send.ref)
+    return PublishInput(room=send.room, text=send.text, ref=send.ref, attachments=send.attachments)
 
 
 def _query_int(request: HttpRequest, name: str) -> int | None:

@@ -10,7 +10,7 @@ answered ``500 internal``, never with the stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -59,7 +59,13 @@ __all__ = ["HttpRoutes", "close_connections", "publish_message"]
 
 
 def publish_message(
-    chat: ChatService, room: str, text: str, ref: str | None, identity: Identity
+    chat: ChatService,
+    room: str,
+    text: str,
+    ref: str | None,
+    identity: Identity,
+    *,
+    attachments: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Store one message exactly as a WebSocket ``send`` does and return its ack; the broadcast
     function delivers it from the stream like any other.
@@ -73,7 +79,9 @@ def publish_message(
     """
     check_usable(room, private_rooms=identity.rooms)
     system = has_scope(identity, PUBLISH_SCOPE)
-    return chat.publish(room, text, ref, identity, connection_id=None, system=system)
+    return chat.publish(
+        room, text, ref, identity, connection_id=None, system=system, attachments=attachments
+    )
 
 
 def close_connections(
@@ -151,7 +159,9 @@ class HttpRoutes:
 
     def publish(self, request: HttpRequest, identity: Identity) -> dict[str, Any]:
         given = publish_input(request, limits=self._limits)
-        ack = publish_message(self._chat, given.room, given.text, given.ref, identity)
+        ack = publish_message(
+            self._chat, given.room, given.text, given.ref, identity, attachments=given.attachments
+        )
         observability.logger.info(
             "published",
             extra={"room": given.room, "by_service": has_scope(identity, PUBLISH_SCOPE)},

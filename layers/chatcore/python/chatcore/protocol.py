@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chatcore.attachments import parse_attachment_ids
 from chatcore.errors import BadRequest, ChatError, TooLarge, UnknownAction
 from chatcore.rooms import validate_room, validate_user_id
 
@@ -73,6 +74,7 @@ class Send:
     room: str
     text: str
     ref: str | None = None
+    attachments: tuple[str, ...] = ()  # attachment ids (chatcore.attachments)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +82,7 @@ class Dm:
     to: str
     text: str
     ref: str | None = None
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +157,8 @@ def _build(data: dict[str, Any], ref: str | None, limits: Limits) -> Frame:
         return Ping(ref=ref)
     if action == "dm":
         to = validate_user_id(data.get("to"), field="to")
-        return Dm(to=to, text=_text(data, limits), ref=ref)
+        ids = parse_attachment_ids(data.get("attachments"))
+        return Dm(to=to, text=_message_text(data, limits, ids), ref=ref, attachments=ids)
     if action not in ACTIONS:
         raise UnknownAction(f"unknown action '{action[:32]}'; expected one of {', '.join(ACTIONS)}")
     # DM rooms are well-formed names here; who may use them is decided with the identity.
@@ -164,7 +168,8 @@ def _build(data: dict[str, Any], ref: str | None, limits: Limits) -> Frame:
     if action == "leave":
         return Leave(room=room, ref=ref)
     if action == "send":
-        return Send(room=room, text=_text(data, limits), ref=ref)
+        ids = parse_attachment_ids(data.get("attachments"))
+        return Send(room=room, text=_message_text(data, limits, ids), ref=ref, attachments=ids)
     if action == "typing":
         return Typing(room=room, ref=ref)
     if action == "who":
@@ -179,6 +184,13 @@ def _text(data: dict[str, Any], limits: Limits) -> str:
     if len(text) > limits.max_text_length:
         raise TooLarge(f"'text' is longer than {limits.max_text_length} characters")
     return text
+
+
+def _message_text(data: dict[str, Any], limits: Limits, ids: tuple[str, ...]) -> str:
+    # A message that carries files may have no text.
+    if ids and data.get("text") in (None, ""):
+        return ""
+    return _text(data, limits)
 
 
 def _seq(data: dict[str, Any], field: str) -> int | None:
@@ -216,9 +228,17 @@ def _with_ref(event: dict[str, Any], ref: str | None) -> dict[str, Any]:
 
 
 def message_event(
-    *, id: str, room: str, seq: int, from_: str, name: str, text: str, ts: int
+    *,
+    id: str,
+    room: str,
+    seq: int,
+    from_: str,
+    name: str,
+    text: str,
+    ts: int,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    event: dict[str, Any] = {
         "type": "message",
         "id": id,
         "room": room,
@@ -228,6 +248,10 @@ def message_event(
         "text": text,
         "ts": ts,
     }
+    if attachments:
+        # [{id, name, type, size, width?, height?}]: references, never the bytes.
+        event["attachments"] = attachments
+    return event
 
 
 def messages_event(*, room: str, messages: list[dict[str, Any]]) -> dict[str, Any]:

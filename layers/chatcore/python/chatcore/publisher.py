@@ -12,7 +12,11 @@ transaction:
   retry stored the same ref first, the cancellation carries that item, so its ack is answered
   without another read;
 - membership ConditionCheck (``attribute_exists``): a leave that lands between the read and the
-  write cancels the message.
+  write cancels the message;
+- per attachment the message names, an Update of its ``ATT#id`` item (read in the same
+  BatchGetItem and checked by ``attachments.check_claim``: the sender's own, ready, for this
+  room) that keeps it as long as the message, condition ``status = ready``: an upload rejected
+  between the read and the write cancels the message, and the next read says why.
 
 The counter Update also asks for ``ALL_OLD``: a send that lost the counter to another one
 decides again from the counter the cancellation returned, and tries one more transaction (one
@@ -26,12 +30,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chatcore import attachments as attachment_rules
+from chatcore.attachment_store import attachment_key
 from chatcore.errors import InternalError, NotMember, RateLimited
 from chatcore.fanout import backoff_delay
 from chatcore.items import (
@@ -109,6 +115,8 @@ class Publisher:
         per_second: int | None = None,
         now_ms: int | None = None,
         system: bool = False,
+        attachments: Sequence[str] = (),
+        keep_objects: Callable[[list[str]], None] | None = None,
     ) -> StoredSend:
         """Store ``text`` in ``room`` with the next seq, or answer why not.
 
@@ -116,23 +124,34 @@ class Publisher:
         room (None: no membership check). ``per_second``: the sender's budget in this room
         (None: unlimited). A ``(user_id, ref)`` stored before returns its ack and stores
         nothing. ``system``: the message is a service's (HTTP API scope ``chat/publish``) and
-        carries ``system: true``, stored and delivered. Raises ``NotMember`` or
-        ``RateLimited`` (nothing stored), ``InternalError`` when the room stays too busy for
-        every attempt.
+        carries ``system: true``, stored and delivered. ``attachments``: ids the message carries;
+        each must be the sender's own ready upload for ``room`` (else the claim's error, nothing
+        stored); ``keep_objects`` gets their S3 keys once, before the message is stored, to keep
+        the objects as long as it (should the store then fail, a file is only kept longer than
+        needed). Raises ``NotMember`` or ``RateLimited`` (nothing stored), ``InternalError`` when
+        the room stays too busy for every attempt.
         """
         if connection_id is not None and not self._connections:
             raise ValueError("a membership check needs the ConnectionsTable name")
         message_id = str(uuid.uuid4())
         state: SendState | None = None
+        files: dict[str, dict[str, Any]] = {}
+        kept = False
         for attempt in range(self._attempts):
             if state is None:
-                state = self._read(room, user_id, ref, connection_id)
+                state, files = self._read(room, user_id, ref, connection_id, attachments)
             ts = now_ms if now_ms is not None else int(self._clock() * 1000)
             verdict = decide(state, user_id=user_id, now_second=ts // 1000, per_second=per_second)
             if isinstance(verdict, Replay):
                 return StoredSend(ack=verdict.ack, created=False)
             if isinstance(verdict, Refuse):
                 raise _refusal(verdict.code, room, per_second)
+            descriptors = attachment_rules.check_claim(
+                attachments, files, user_id=user_id, room=room, now=ts // 1000
+            )
+            if descriptors and keep_objects is not None and not kept:
+                keep_objects([str(files[d["id"]]["key"]) for d in descriptors])
+                kept = True
             message = message_event(
                 id=message_id,
                 room=room,
@@ -141,6 +160,7 @@ class Publisher:
                 name=name,
                 text=text,
                 ts=ts,
+                attachments=descriptors or None,
             )
             if system:
                 message["system"] = True
@@ -148,6 +168,7 @@ class Publisher:
             items, layout = self._transaction(
                 verdict.last, verdict.window, verdict.senders, message, ack, ref, connection_id
             )
+            items.extend(self._keep_updates(descriptors, expires=ts // 1000 + self._retention))
             try:
                 self._client.transact_write_items(TransactItems=items)
                 return StoredSend(ack=ack, created=True, message=message)
@@ -174,8 +195,13 @@ class Publisher:
     # ---- the read -----------------------------------------------------------------------
 
     def _read(
-        self, room: str, user_id: str, ref: str | None, connection_id: str | None
-    ) -> SendState:
+        self,
+        room: str,
+        user_id: str,
+        ref: str | None,
+        connection_id: str | None,
+        attachment_ids: Sequence[str],
+    ) -> tuple[SendState, dict[str, dict[str, Any]]]:
         counter_key = {"pk": room_key(room), "seq": COUNTER_SEQ}
         wanted: dict[str, list[dict[str, Any]]] = {self._messages: [to_item(counter_key)]}
         if ref is not None:
@@ -185,19 +211,24 @@ class Publisher:
         if connection_id is not None:
             membership = to_item({"pk": room_key(room), "sk": connection_key(connection_id)})
             wanted.setdefault(self._connections, []).append(membership)
+        wanted[self._messages].extend(attachment_key(i) for i in attachment_ids)
         found = self._batch_get(wanted)
         counter = ref_item = member = None
+        files: dict[str, dict[str, Any]] = {}
         for items in found.values():
             for item in items:
                 if "sk" in item:  # only ConnectionsTable items have a sort key named sk
                     member = item
                 elif str(item["pk"]).startswith("REF#"):
                     ref_item = item
+                elif str(item["pk"]).startswith("ATT#"):
+                    files[str(item["id"])] = item
                 else:
                     counter = item
-        return state_from_items(
+        state = state_from_items(
             counter, ref_item, member, checks_membership=connection_id is not None
         )
+        return state, files
 
     def _batch_get(
         self, wanted: dict[str, list[dict[str, Any]]]
@@ -292,6 +323,26 @@ class Publisher:
                 }
             )
         return items, Layout(counter=0, ref=ref_index, membership=membership_index)
+
+    def _keep_updates(
+        self, descriptors: list[dict[str, Any]], *, expires: int
+    ) -> list[dict[str, Any]]:
+        """Keep each attachment item as long as the message, while it is still ready."""
+        return [
+            {
+                "Update": {
+                    "TableName": self._messages,
+                    "Key": attachment_key(str(d["id"])),
+                    "UpdateExpression": "SET referenced = :t, expiresAt = :exp",
+                    "ConditionExpression": "#s = :ready",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":t": True, ":exp": expires, ":ready": attachment_rules.READY}
+                    ),
+                }
+            }
+            for d in descriptors
+        ]
 
 
 def _returned_item(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatcore.attachments import descriptors_from_item
 from chatcore.notify import Notification
 from chatcore.rooms import dm_members, is_dm
 from chatcore.store import ConnectionStore
@@ -51,4 +52,6 @@ def message_from_image(image: dict[str, Any]) -> dict[str, Any] | None:
     }
     if image.get("system"):
         message["system"] = True  # a service's message (see Publisher.publish)
+    if image.get("attachments"):
+        message["attachments"] = descriptors_from_item(image["attachments"])
     return message

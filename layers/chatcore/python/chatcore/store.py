@@ -10,12 +10,13 @@ per-message path is a GetItem, BatchGetItem, Query or write; the only Scan is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chatcore.attachments import descriptors_from_item
 from chatcore.auth import Identity
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
@@ -351,6 +352,8 @@ class MessageLog:
         text: str,
         ref: str | None = None,
         now_ms: int | None = None,
+        attachments: Sequence[str] = (),
+        keep_objects: Callable[[list[str]], None] | None = None,
     ) -> StoredSend:
         """Store one message with the room's next seq; a repeated ``(user, ref)`` stores nothing.
 
@@ -358,7 +361,14 @@ class MessageLog:
         transaction, and ``ChatService.publish`` for the checked path clients use.
         """
         return self.publisher().publish(
-            room=room, user_id=user_id, name=name, text=text, ref=ref, now_ms=now_ms
+            room=room,
+            user_id=user_id,
+            name=name,
+            text=text,
+            ref=ref,
+            now_ms=now_ms,
+            attachments=attachments,
+            keep_objects=keep_objects,
         )
 
     def publisher(self, *, connections_table: str = "") -> Publisher:
@@ -410,6 +420,7 @@ class MessageLog:
             name=str(item.get("name", item["from"])),
             text=str(item["text"]),
             ts=int(item["ts"]),
+            attachments=descriptors_from_item(item.get("attachments")),
         )
         if item.get("system"):
             message["system"] = True  # a service's message (see Publisher.publish)
