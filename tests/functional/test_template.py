@@ -745,6 +745,8 @@ EXPECTED_ALARMS = {
     "ApiIntegrationErrorsAlarm",
     "ConnectionsThrottlingAlarm",
     "DeliveryLatencyAlarm",
+    "HttpFunctionThrottlesAlarm",
+    "HttpApiServerErrorsAlarm",
 }
 
 
@@ -798,7 +800,10 @@ def test_alarms_watch_the_failures_that_lose_or_delay_messages(
 
     # The authorizer's errors are refused tokens: alarming on them would page on every bad login.
     assert functions_of("FunctionErrorsAlarm", "Errors") == set(FUNCTIONS) - {"AuthorizerFunction"}
-    assert functions_of("FunctionThrottlesAlarm", "Throttles") == set(FUNCTIONS)
+    throttles = functions_of("FunctionThrottlesAlarm", "Throttles")
+    # At most 10 metrics per alarm: the HTTP API's functions are watched by their own.
+    assert throttles | functions_of("HttpFunctionThrottlesAlarm", "Throttles") == set(FUNCTIONS)
+    assert watched["HttpApiServerErrorsAlarm"][0][:2] == ("AWS/ApiGateway", "5xx")
     assert alarms["FunctionErrorsAlarm"]["Properties"]["Metrics"][-1]["ReturnData"] is True
     queues = {
         d[0]["Value"]["Fn::GetAtt"][0]
@@ -867,7 +872,7 @@ def test_provisioned_concurrency_switches_the_api_to_the_alias(
         else:
             assert config == {"Ref": "AWS::NoValue"}
     target = "{}Aliaslive" if on else "{}"
-    routes = _of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+    routes = _websocket(_of_type(cfn, "AWS::ApiGatewayV2::Route")).values()
     for route in routes:
         key = route["Properties"]["RouteKey"]
         if ROUTES[key] in PC_FUNCTIONS:
