@@ -383,7 +383,7 @@ def test_a_missing_or_unreadable_template_is_named(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
+def test_app_template_has_nine_functions_with_their_code_and_the_core_layer(
     app_stack: Stack,
 ) -> None:
     assert set(app_stack.functions) == {
@@ -395,6 +395,7 @@ def test_app_template_has_eight_functions_with_their_code_and_the_core_layer(
         "NotifyFunction",
         "FanoutFunction",
         "HttpFunction",
+        "SweepFunction",
     }
     for function in app_stack.functions.values():
         assert (function.code_dir / "app.py").is_file()

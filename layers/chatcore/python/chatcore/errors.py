@@ -9,7 +9,9 @@
     ├── Forbidden             forbidden       the user may not use that room
     ├── TooLarge              too_large       text or payload over its limit
     ├── RateLimited           rate_limited    too many sends in the current second
-    ├── NotFound              not_found       the room has no stored messages
+    ├── NotFound              not_found       the room has no stored messages, or no such message
+    ├── InvalidToken          invalid_token   a ``reauth`` token that does not verify
+    ├── TokenExpired          token_expired   the connection's token has expired: it is closed
     └── InternalError         internal        anything unexpected (details stay in the log)
 
 ``code`` is stable and part of the wire protocol; ``message`` is for humans and may change.
@@ -23,9 +25,11 @@ __all__ = [
     "ChatError",
     "Forbidden",
     "InternalError",
+    "InvalidToken",
     "NotFound",
     "NotMember",
     "RateLimited",
+    "TokenExpired",
     "TooLarge",
     "UnknownAction",
 ]
@@ -73,6 +77,14 @@ class NotFound(ChatError):
     code = "not_found"
 
 
+class InvalidToken(ChatError):
+    code = "invalid_token"
+
+
+class TokenExpired(ChatError):
+    code = "token_expired"
+
+
 class InternalError(ChatError):
     code = "internal"
 
@@ -87,6 +99,8 @@ CODES: tuple[str, ...] = tuple(
         TooLarge,
         RateLimited,
         NotFound,
+        InvalidToken,
+        TokenExpired,
         InternalError,
     )
 )

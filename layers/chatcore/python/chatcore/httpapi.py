@@ -93,6 +93,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "too_large": 413,
     "rate_limited": 429,
+    # WebSocket-only (reauth, token lifetime); listed so every code has a status.
+    "invalid_token": 403,
+    "token_expired": 403,
     "internal": 500,
 }
 

@@ -32,16 +32,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chatcore.errors import InternalError, NotMember, RateLimited
+from chatcore.errors import Forbidden, InternalError, NotMember, RateLimited
 from chatcore.fanout import backoff_delay
 from chatcore.items import (
     COUNTER_SEQ,
+    ban_key,
     connection_key,
     from_item,
     ref_key,
     room_key,
     to_item,
 )
+from chatcore.items import message_id as make_message_id
 from chatcore.protocol import ack_event, message_event
 from chatcore.sending import (
     Layout,
@@ -119,7 +121,7 @@ class Publisher:
         """
         if connection_id is not None and not self._connections:
             raise ValueError("a membership check needs the ConnectionsTable name")
-        message_id = str(uuid.uuid4())
+        nonce = uuid.uuid4().hex
         state: SendState | None = None
         for attempt in range(self._attempts):
             if state is None:
@@ -130,6 +132,7 @@ class Publisher:
                 return StoredSend(ack=verdict.ack, created=False)
             if isinstance(verdict, Refuse):
                 raise _refusal(verdict.code, room, per_second)
+            message_id = make_message_id(verdict.seq, nonce)
             message = message_event(
                 id=message_id,
                 room=room,
@@ -172,7 +175,11 @@ class Publisher:
         self, room: str, user_id: str, ref: str | None, connection_id: str | None
     ) -> SendState:
         counter_key = {"pk": room_key(room), "seq": COUNTER_SEQ}
-        wanted: dict[str, list[dict[str, Any]]] = {self._messages: [to_item(counter_key)]}
+        # The sender's ban in this room rides along in the same read (it rarely exists).
+        ban = {"pk": ban_key(room, user_id), "seq": COUNTER_SEQ}
+        wanted: dict[str, list[dict[str, Any]]] = {
+            self._messages: [to_item(counter_key), to_item(ban)]
+        }
         if ref is not None:
             wanted[self._messages].append(
                 to_item({"pk": ref_key(user_id, ref), "seq": COUNTER_SEQ})
@@ -181,17 +188,19 @@ class Publisher:
             membership = to_item({"pk": room_key(room), "sk": connection_key(connection_id)})
             wanted.setdefault(self._connections, []).append(membership)
         found = self._batch_get(wanted)
-        counter = ref_item = member = None
+        counter = ref_item = member = ban_item = None
         for items in found.values():
             for item in items:
                 if "sk" in item:  # only ConnectionsTable items have a sort key named sk
                     member = item
                 elif str(item["pk"]).startswith("REF#"):
                     ref_item = item
+                elif str(item["pk"]).startswith("BAN#"):
+                    ban_item = item
                 else:
                     counter = item
         return state_from_items(
-            counter, ref_item, member, checks_membership=connection_id is not None
+            counter, ref_item, member, checks_membership=connection_id is not None, ban=ban_item
         )
 
     def _batch_get(
@@ -224,7 +233,12 @@ class Publisher:
     ) -> tuple[list[dict[str, Any]], Layout]:
         room = str(message["room"])
         expires = int(message["ts"]) // 1000 + self._retention
-        values: dict[str, Any] = {":next": last + 1, ":w": window, ":s": senders}
+        values: dict[str, Any] = {
+            ":next": last + 1,
+            ":w": window,
+            ":s": senders,
+            ":u": str(message["from"]),
+        }
         if last:
             values[":n"] = last
         items: list[dict[str, Any]] = [
@@ -232,9 +246,17 @@ class Publisher:
                 "Update": {
                     "TableName": self._messages,
                     "Key": to_item({"pk": room_key(room), "seq": COUNTER_SEQ}),
-                    "UpdateExpression": "SET #last = :next, #w = :w, #s = :s",
+                    # The first sender owns the room (``chatcore.moderation``).
+                    "UpdateExpression": (
+                        "SET #last = :next, #w = :w, #s = :s, #o = if_not_exists(#o, :u)"
+                    ),
                     "ConditionExpression": "#last = :n" if last else "attribute_not_exists(pk)",
-                    "ExpressionAttributeNames": {"#last": "last", "#w": "window", "#s": "senders"},
+                    "ExpressionAttributeNames": {
+                        "#last": "last",
+                        "#w": "window",
+                        "#s": "senders",
+                        "#o": "owner",
+                    },
                     "ExpressionAttributeValues": to_item(values),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -248,6 +270,8 @@ class Publisher:
                             "pk": room_key(room),
                             "kind": "message",
                             "expiresAt": expires,
+                            # Reaction counters live here (``chatcore.reactions``).
+                            "reactions": {},
                         }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
@@ -304,7 +328,9 @@ def _compact(ack: dict[str, Any]) -> str:
     return json.dumps(ack, separators=(",", ":"))
 
 
-def _refusal(code: str, room: str, per_second: int | None) -> NotMember | RateLimited:
+def _refusal(code: str, room: str, per_second: int | None) -> NotMember | RateLimited | Forbidden:
+    if code == "forbidden":
+        return Forbidden(f"you are banned from '{room}' for now")
     if code == "not_member":
         return NotMember(f"join '{room}' before sending to it")
     return RateLimited(
