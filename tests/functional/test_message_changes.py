@@ -1,4 +1,4 @@
-"""edit / delete / react / unreact on moto: the rules, the refusals, the stream to members, history."""
+"""edit, delete, react, unreact on moto: rules, refusals, the stream to members, history."""
 
 from __future__ import annotations
 
