@@ -411,9 +411,11 @@ class ChatClient:
         if token is None:
             return
         try:
-            await self._typed({"action": "reauth", "token": token}, Reauthed, None)
+            reauthed = await self._typed({"action": "reauth", "token": token}, Reauthed, None)
         except ChatError as exc:
             log.warning("reauth refused: %s", exc)
+        else:
+            self._events.put_nowait(reauthed)  # the application may want to know
         # Whatever the server said, the next connection opens with the fresh token.
         self._full_url = with_token(self.url, token)
 

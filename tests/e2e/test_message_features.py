@@ -4,6 +4,7 @@ BroadcastFunction, over real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,7 +14,14 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from chatcore.auth import mint_token
+from client import ChatClient, ServerError
+from client.backoff import Backoff
+from client.cli import main
+from client.context import Environment, ExitStatus
+from client.events import Kicked, MessageUpdated, Reaction, Reauthed, ReauthRequired
+from tests.e2e.conftest import ROOT
 from tests.e2e.harness import TIMEOUT
+from tests.unit.client_fake_server import Stream
 
 WAIT = 3 * TIMEOUT
 
@@ -25,6 +33,18 @@ def unique(prefix: str) -> str:
 def of_type(kind: str, **fields: Any) -> Any:
     return lambda frame: (
         frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
+    )
+
+
+def carries(message_id: str) -> Any:
+    """A ``message`` with that id, alone or inside a ``messages`` frame."""
+    return lambda frame: (
+        frame.get("id") == message_id
+        and frame.get("type") == "message"
+        or (
+            frame.get("type") == "messages"
+            and any(m.get("id") == message_id for m in frame.get("messages", []))
+        )
     )
 
 
@@ -68,7 +88,7 @@ def test_edit_delete_and_react_reach_members_and_history(chat_stack: Any) -> Non
         join(b, room)
         ack = request(a, {"action": "send", "room": room, "text": "helo"})
         other = request(a, {"action": "send", "room": room, "text": "to delete"})
-        b.receive_until(of_type("message", id=other["id"]), timeout=WAIT)
+        b.receive_until(carries(other["id"]), timeout=WAIT)
 
         edited = request(a, {"action": "edit", "room": room, "id": ack["id"], "text": "hello"})
         assert edited["type"] == "edited" and edited["version"] == 1
@@ -174,3 +194,87 @@ def test_a_token_near_its_end_gets_reauth_required(chat_stack: Any) -> None:
         ws.send_json({"action": "ping", "ref": "p"})
         warning, _ = ws.receive_until(of_type("reauth_required"), timeout=WAIT)
         assert warning["exp"] > time.time()
+
+
+# ---- the library and the CLI ----------------------------------------------------------------
+
+
+def library_client(stack: Any, user: str, **options: Any) -> ChatClient:
+    options.setdefault("backoff", Backoff(base=0.05, cap=0.5))
+    options.setdefault("request_timeout", WAIT)
+    tok = options.pop("token", None) or token(stack, user)
+    return ChatClient(stack.ws_url, tok, **options)
+
+
+async def next_of(chat: ChatClient, kind: type[Any], **fields: Any) -> Any:
+    async def run() -> Any:
+        async for event in chat.events():
+            if isinstance(event, kind) and all(getattr(event, k) == v for k, v in fields.items()):
+                return event
+        raise AssertionError("the client closed")
+
+    return await asyncio.wait_for(run(), WAIT)
+
+
+async def test_the_library_edits_reacts_reads_and_moderates(chat_stack: Any) -> None:
+    room, mod, bob = unique("room"), unique("mod"), unique("bob")
+    moderator = token(chat_stack, mod, roles=["moderator"])
+    async with (
+        library_client(chat_stack, mod, token=moderator) as m,
+        library_client(chat_stack, bob) as b,
+    ):
+        await m.join(room)
+        await b.join(room)
+        await m.send(room, "welcome")  # the first message: the moderator owns the room too
+        ack = await b.send(room, "typo hre")
+        assert (await b.edit(room, ack.id, "typo here")).version == 1
+        updated = await next_of(m, MessageUpdated, id=ack.id)
+        assert (updated.text, updated.seq) == ("typo here", ack.seq)
+        assert (await m.react(room, ack.id, "🎉")).op == "add"
+        reaction = await next_of(b, Reaction, id=ack.id)
+        assert (reaction.user, reaction.count) == (mod, 1)
+        _, entry = (await b.history(room)).messages
+        assert (entry.text, entry.version, entry.reaction_counts) == ("typo here", 1, {"🎉": 1})
+        assert (await m.read(room, ack.seq)).seq == ack.seq
+        listed = {i.room: i for i in (await m.room_list()).rooms}
+        assert (listed[room].seq, listed[room].unread) == (2, 0)
+        with pytest.raises(ServerError) as refused:
+            await b.kick(room, mod)
+        assert refused.value.code == "forbidden"
+        await m.kick(room, bob)
+        await next_of(b, Kicked, room=room)
+        assert room not in b.rooms  # not joined again after a reconnect
+
+
+async def test_the_library_refreshes_its_token_through_the_provider(chat_stack: Any) -> None:
+    ada = unique("ada")
+    asked: list[str] = []
+
+    def provider() -> str:
+        fresh = token(chat_stack, ada)
+        asked.append(fresh)
+        return fresh
+
+    short = token(chat_stack, ada, ttl=60)
+    async with library_client(chat_stack, ada, token=short, token_provider=provider) as chat:
+        await chat.ping()  # the server answers reauth_required first: the client reauths
+        warning = await next_of(chat, ReauthRequired)
+        reauthed = await next_of(chat, Reauthed)
+        assert reauthed.exp > warning.exp + 3000
+        assert len(asked) == 1
+        await chat.ping()
+        # Extended: the next frame is not warned (a warning would come before the pong).
+        assert chat._events.empty()
+
+
+async def test_the_cli_edits_reacts_and_lists_unread(chat_stack: Any) -> None:
+    room, ada = unique("room"), unique("ada")
+    lines = f"/join {room}\nhelo\n/edit hello\n/react 👍\n/rooms\n/read\n/rooms\n/delete\n/quit\n"
+    env = Environment(stdin=Stream(lines), stdout=Stream(), stderr=Stream(), environ={}, cwd=ROOT)
+    argv = ["connect", "--url", chat_stack.ws_url, "--user", ada]
+    assert await asyncio.to_thread(main, argv, env=env) == ExitStatus.OK
+    out = str(env.stdout.getvalue())  # type: ignore[attr-defined]
+    assert "edited (version 1)" in out and "deleted" in out
+    # A user's own message counts until it is read, as any other.
+    assert f"{room}  #1  1 unread" in out
+    assert f"{room} read up to #1" in out and f"{room}  #1  0 unread" in out
