@@ -100,6 +100,9 @@ def test_a_moderator_kicks_a_user_out_of_the_room(lobby: ChatHarness) -> None:
     reply = lobby.reply("c-mod", {"action": "kick", "room": "lobby", "user": "bob"})
     assert reply == {"type": "moderated", "room": "lobby", "user": "bob", "op": "kick"}
     assert {"type": "kicked", "room": "lobby", "by": "mia"} in lobby.api.events("c-bob")
+    # The room hears of it as of a leave.
+    leave = {"type": "presence", "room": "lobby", "event": "leave"}
+    assert {**leave, "user": {"id": "bob", "name": "Bob"}} in lobby.api.events("c-alice")
     assert lobby.reply("c-bob", {"action": "send", "room": "lobby", "text": "x"})["code"] == (
         "not_member"
     )

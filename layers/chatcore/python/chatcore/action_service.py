@@ -139,12 +139,12 @@ class ActionService:
                 notice = banned_event(room=frame.room, by=identity.user_id, until=until)
             else:
                 notice = kicked_event(room=frame.room, by=identity.user_id)
-            removed = self.moderation.remove(frame.room, frame.user, notice)
+            removed, name = self.moderation.remove(frame.room, frame.user, notice)
             if isinstance(frame, Kick) and not removed:
                 raise NotFound(f"'{frame.user}' is not in '{frame.room}'")
             if removed:
                 leave = presence_change_event(
-                    room=frame.room, event="leave", user_id=frame.user, name=frame.user
+                    room=frame.room, event="leave", user_id=frame.user, name=name
                 )
                 self._post_small(frame.room, leave, connection_id)
         observability.count("Moderations")

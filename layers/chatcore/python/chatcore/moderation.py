@@ -74,12 +74,15 @@ class Moderation:
         if not self.may_moderate(identity, room):
             raise Forbidden(f"only a moderator or the owner of '{room}' may {verb}")
 
-    def remove(self, room: str, target: str, event: dict[str, Any]) -> list[str]:
-        """Take ``target``'s connections out of ``room``, telling each first; return their ids."""
-        ids = [m.connection_id for m in self._store.members(room) if m.user_id == target]
+    def remove(self, room: str, target: str, event: dict[str, Any]) -> tuple[list[str], str]:
+        """Take ``target``'s connections out of ``room``, telling each first; return the ids
+        removed and the name the user had in the room."""
+        found = [m for m in self._store.members(room) if m.user_id == target]
+        ids = [m.connection_id for m in found]
         if ids:
             self._delivery.deliver(encode(event), ids, allow_queue=False)
-        return [cid for cid in ids if self._store.remove_membership(cid, room)]
+        name = found[0].name if found and found[0].name else target
+        return [cid for cid in ids if self._store.remove_membership(cid, room)], name
 
     def ban(self, room: str, target: str, *, by: str, seconds: int | None) -> int | None:
         """Store the ban; return its end (None: until unbanned)."""
