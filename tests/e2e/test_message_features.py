@@ -19,6 +19,7 @@ from client.backoff import Backoff
 from client.cli import main
 from client.context import Environment, ExitStatus
 from client.events import Kicked, MessageUpdated, Reaction, Reauthed, ReauthRequired
+from client.loadtest import LoadConfig, run_load
 from tests.e2e.conftest import ROOT
 from tests.e2e.harness import TIMEOUT
 from tests.unit.client_fake_server import Stream
@@ -278,3 +279,28 @@ async def test_the_cli_edits_reacts_and_lists_unread(chat_stack: Any) -> None:
     # A user's own message counts until it is read, as any other.
     assert f"{room}  #1  1 unread" in out
     assert f"{room} read up to #1" in out and f"{room}  #1  0 unread" in out
+
+
+async def test_a_load_run_with_edits_in_the_mix_loses_and_duplicates_nothing(
+    chat_stack: Any,
+) -> None:
+    config = LoadConfig(
+        url=chat_stack.ws_url,
+        connections=8,
+        rooms=2,
+        senders=2,
+        rate=8.0,
+        duration=2.0,
+        size=120,
+        drain=10 * TIMEOUT,
+        timeout=WAIT,
+        edit_every=2,
+    )
+    prefix = unique("edits")
+    result = await run_load(config, lambda i: token(chat_stack, f"{prefix}-{i}"))
+    assert result.sent == result.acked == 16 and dict(result.errors) == {}
+    assert result.edited == 8
+    assert (result.lost, result.duplicates, result.out_of_order) == (0, 0, 0)
+    assert result.delivered == result.expected == 16 * 4
+    # Each edit reached the room's four members (the last ones may still be on their way).
+    assert 0 < result.updates <= 8 * 4
