@@ -380,6 +380,9 @@ function onServerEvent(event) {
       onReauthRequired();
       break;
     default:
+      // Replies with nothing to show (edited, deleted, reacted, moderated, reauthed): the
+      // change itself arrives through the stream like everyone else's.
+      if (typeof event.ref === "string") requests.delete(event.ref);
       break;
   }
 }
