@@ -8,7 +8,9 @@ which go through the same ordering and de-duplication as messages that arrive al
 it reconnects, requests wait for the connection (a bounded number, for a bounded time), and a
 ``send`` that never got its ack is sent again with the same ``ref``, which the server stores once.
 A token the server refuses (HTTP 401/403 at the upgrade) is never retried: it raises
-:class:`~client.errors.AuthError`.
+:class:`~client.errors.AuthError`. A ``token_provider`` keeps a long-lived client signed in:
+when the server sends ``reauth_required`` it is asked for a fresh token, sent as ``reauth``,
+and every reconnect opens with a fresh one too.
 
 ::
 
@@ -24,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import inspect
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
@@ -52,15 +55,25 @@ from client.errors import (
 )
 from client.events import (
     Ack,
+    Banned,
+    Deleted,
+    Edited,
     ErrorEvent,
     Event,
     History,
     Joined,
+    Kicked,
     Left,
     Message,
     Messages,
+    Moderated,
     Pong,
     Presence,
+    Reacted,
+    ReadMarker,
+    Reauthed,
+    ReauthRequired,
+    RoomList,
     parse_event,
 )
 from client.tracker import RoomTracker
@@ -134,6 +147,7 @@ class ChatClient:
         history_page: int = 100,
         origin: str | None = None,
         on_state: Callable[[State], object] | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         try:
             parse_uri(url)
@@ -142,6 +156,9 @@ class ChatClient:
         self.url = url
         self.user_id = _token_user(token)
         self._full_url = with_token(url, token)
+        # Called for a fresh token when the server says ``reauth_required`` and before each
+        # reconnect; without it the client reconnects with the token it has.
+        self._token_provider = token_provider
         self._reconnect = reconnect
         self._max_attempts = max_reconnect_attempts
         self._backoff = backoff or Backoff()
@@ -321,6 +338,98 @@ class ChatClient:
         assert isinstance(reply, Pong)
         return reply
 
+    # -- edits, reactions, read markers, moderation, sessions -----------------------------------
+
+    async def edit(
+        self, room: str, message_id: str, text: str, *, timeout: float | None = None
+    ) -> Edited:
+        """Replace the text of a message (yours, or any as a moderator)."""
+        frame = {"action": "edit", "room": room, "id": message_id, "text": text}
+        return await self._typed(frame, Edited, timeout)
+
+    async def delete(self, room: str, message_id: str, *, timeout: float | None = None) -> Deleted:
+        """Delete a message: history keeps a tombstone at its seq."""
+        frame = {"action": "delete", "room": room, "id": message_id}
+        return await self._typed(frame, Deleted, timeout)
+
+    async def react(
+        self, room: str, message_id: str, emoji: str, *, timeout: float | None = None
+    ) -> Reacted:
+        frame = {"action": "react", "room": room, "id": message_id, "emoji": emoji}
+        return await self._typed(frame, Reacted, timeout)
+
+    async def unreact(
+        self, room: str, message_id: str, emoji: str, *, timeout: float | None = None
+    ) -> Reacted:
+        frame = {"action": "unreact", "room": room, "id": message_id, "emoji": emoji}
+        return await self._typed(frame, Reacted, timeout)
+
+    async def read(self, room: str, seq: int, *, timeout: float | None = None) -> ReadMarker:
+        """Mark ``room`` read up to ``seq`` (the marker never moves back)."""
+        return await self._typed({"action": "read", "room": room, "seq": seq}, ReadMarker, timeout)
+
+    async def room_list(self, *, timeout: float | None = None) -> RoomList:
+        """This user's rooms with their latest seq, read marker and unread count."""
+        return await self._typed({"action": "rooms"}, RoomList, timeout)
+
+    async def kick(self, room: str, user: str, *, timeout: float | None = None) -> Moderated:
+        frame = {"action": "kick", "room": room, "user": user}
+        return await self._typed(frame, Moderated, timeout)
+
+    async def ban(
+        self,
+        room: str,
+        user: str,
+        *,
+        seconds: int | None = None,
+        timeout: float | None = None,
+    ) -> Moderated:
+        frame: dict[str, Any] = {"action": "ban", "room": room, "user": user}
+        if seconds is not None:
+            frame["seconds"] = seconds
+        return await self._typed(frame, Moderated, timeout)
+
+    async def unban(self, room: str, user: str, *, timeout: float | None = None) -> Moderated:
+        frame = {"action": "unban", "room": room, "user": user}
+        return await self._typed(frame, Moderated, timeout)
+
+    async def reauth(self, token: str, *, timeout: float | None = None) -> Reauthed:
+        """Extend this connection with a fresh token of the same user; later reconnects use it."""
+        reply = await self._typed({"action": "reauth", "token": token}, Reauthed, timeout)
+        self._full_url = with_token(self.url, token)
+        return reply
+
+    async def _typed(self, frame: dict[str, Any], kind: type[_E], timeout: float | None) -> _E:
+        reply = await self._request(frame, timeout=timeout)
+        assert isinstance(reply, kind), reply
+        return reply
+
+    async def _fresh_token(self) -> str | None:
+        if self._token_provider is None:
+            return None
+        try:
+            token = self._token_provider()
+            if inspect.isawaitable(token):
+                token = await token
+        except Exception:
+            log.exception("the token provider failed")
+            return None
+        return token if isinstance(token, str) and token else None
+
+    async def _refresh(self) -> None:
+        """On ``reauth_required``: extend the connection, or let it close and reconnect."""
+        token = await self._fresh_token()
+        if token is None:
+            return
+        try:
+            reauthed = await self._typed({"action": "reauth", "token": token}, Reauthed, None)
+        except ChatError as exc:
+            log.warning("reauth refused: %s", exc)
+        else:
+            self._events.put_nowait(reauthed)  # the application may want to know
+        # Whatever the server said, the next connection opens with the fresh token.
+        self._full_url = with_token(self.url, token)
+
     # -- events --------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[Event]:
@@ -407,6 +516,9 @@ class ChatClient:
                 return None
             await asyncio.sleep(self._backoff.next())
             attempts += 1
+            token = await self._fresh_token()
+            if token is not None:
+                self._full_url = with_token(self.url, token)
             try:
                 return await self._open()
             except ConnectError as exc:
@@ -516,6 +628,12 @@ class ChatClient:
             for gap in gaps:
                 self._start_fill(gap.room, grace=True)
             return
+        if isinstance(event, ReauthRequired) and self._token_provider is not None:
+            self._spawn(self._refresh())
+        if isinstance(event, (Kicked, Banned)):
+            # Out of the room: not to be joined again after a reconnect.
+            self._rooms.discard(event.room)
+            self.tracker.forget(event.room)
         ref = event.ref
         future = self._pending.pop(ref, None) if ref else None
         if future is not None:
@@ -526,7 +644,9 @@ class ChatClient:
             else:
                 future.set_result(event)
             return
-        if ref is not None and isinstance(event, (Ack, Joined, Left, History, Pong)):
+        if ref is not None and isinstance(
+            event, (Ack, Joined, Left, History, Pong, Edited, Deleted, ReadMarker, RoomList)
+        ):
             # Replies go only to the connection that asked: this is a late answer to a request
             # of ours that already timed out (a retried send's first ack, say). Not news.
             return
@@ -677,6 +797,10 @@ class ChatClient:
                 assert isinstance(reply, Ack)
                 return reply
             self.stats.resent += 1
+
+
+TokenProvider = Callable[[], "str | Awaitable[str]"]
+_E = TypeVar("_E", bound=Event)
 
 
 def _new_ref() -> str:

@@ -16,16 +16,31 @@ from typing import Any
 
 __all__ = [
     "Ack",
+    "Banned",
+    "Deleted",
+    "Edited",
     "ErrorEvent",
     "Event",
     "History",
     "Joined",
+    "Kicked",
     "Left",
     "Message",
+    "MessageDeleted",
+    "MessageUpdated",
     "Messages",
+    "Moderated",
     "Notification",
     "Pong",
     "Presence",
+    "Reacted",
+    "Reaction",
+    "ReadMarker",
+    "ReauthRequired",
+    "Reauthed",
+    "Receipt",
+    "RoomInfo",
+    "RoomList",
     "Typing",
     "UnknownEvent",
     "User",
@@ -64,6 +79,14 @@ class Message(Event):
     ts: int
     # {id, name, type, size, width?, height?} per file (client.attachments downloads them).
     attachments: tuple[dict[str, Any], ...] = ()
+    # From history: the latest edit, a tombstone (no text), the reaction counts.
+    version: int = 0
+    deleted: bool = False
+    reactions: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def reaction_counts(self) -> dict[str, int]:
+        return dict(self.reactions)
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,7 @@ class Ack(Event):
 class Joined(Event):
     room: str
     seq: int
+    unread: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,125 @@ class UnknownEvent(Event):
     pass
 
 
+# ---- edits, reactions, read markers, moderation, sessions -----------------------------------
+
+
+@dataclass(frozen=True)
+class Edited(Event):
+    """The reply to ``edit``."""
+
+    room: str
+    id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Deleted(Event):
+    """The reply to ``delete``."""
+
+    room: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Reacted(Event):
+    """The reply to ``react`` / ``unreact`` (``op``: add / remove)."""
+
+    room: str
+    id: str
+    emoji: str
+    op: str
+
+
+@dataclass(frozen=True)
+class MessageUpdated(Event):
+    room: str
+    id: str
+    seq: int
+    text: str
+    version: int
+    edited_ts: int
+
+
+@dataclass(frozen=True)
+class MessageDeleted(Event):
+    room: str
+    id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Reaction(Event):
+    room: str
+    id: str
+    seq: int
+    emoji: str
+    user: str
+    count: int
+    op: str
+
+
+@dataclass(frozen=True)
+class ReadMarker(Event):
+    """The reply to ``read``: where the marker is now."""
+
+    room: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Receipt(Event):
+    room: str
+    user: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    room: str
+    seq: int
+    read: int
+    unread: int
+
+
+@dataclass(frozen=True)
+class RoomList(Event):
+    rooms: tuple[RoomInfo, ...]
+
+
+@dataclass(frozen=True)
+class Moderated(Event):
+    """The reply to ``kick`` / ``ban`` / ``unban``."""
+
+    room: str
+    user: str
+    op: str
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class Kicked(Event):
+    room: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Banned(Event):
+    room: str
+    by: str
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class Reauthed(Event):
+    exp: int
+
+
+@dataclass(frozen=True)
+class ReauthRequired(Event):
+    exp: int
+
+
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
@@ -173,7 +316,92 @@ def _message(raw: dict[str, Any]) -> Message:
         attachments=tuple(
             a for a in raw.get("attachments") or () if isinstance(a, dict) and "id" in a
         ),
+        version=_int(raw.get("version")),
+        deleted=raw.get("deleted") is True,
+        reactions=_reactions(raw.get("reactions")),
     )
+
+
+def _reactions(value: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple((str(k), _int(v)) for k, v in value.items() if _int(v) > 0)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _change_event(kind: Any, raw: dict[str, Any], room: str) -> Event | None:
+    """The events of edits, reactions, read markers, moderation and sessions (None: not one)."""
+    mid, seq = _str(raw.get("id")), _int(raw.get("seq"))
+    if kind == "edited":
+        return Edited(raw=raw, room=room, id=mid, version=_int(raw.get("version")))
+    if kind == "deleted":
+        return Deleted(raw=raw, room=room, id=mid)
+    if kind == "reacted":
+        return Reacted(
+            raw=raw, room=room, id=mid, emoji=_str(raw.get("emoji")), op=_str(raw.get("op"))
+        )
+    if kind == "message_updated":
+        return MessageUpdated(
+            raw=raw,
+            room=room,
+            id=mid,
+            seq=seq,
+            text=_str(raw.get("text")),
+            version=_int(raw.get("version")),
+            edited_ts=_int(raw.get("edited_ts")),
+        )
+    if kind == "message_deleted":
+        return MessageDeleted(raw=raw, room=room, id=mid, seq=seq)
+    if kind == "reaction":
+        return Reaction(
+            raw=raw,
+            room=room,
+            id=mid,
+            seq=seq,
+            emoji=_str(raw.get("emoji")),
+            user=_str(raw.get("user")),
+            count=_int(raw.get("count")),
+            op=_str(raw.get("op")),
+        )
+    if kind == "read":
+        return ReadMarker(raw=raw, room=room, seq=seq)
+    if kind == "receipt":
+        return Receipt(raw=raw, room=room, user=_str(raw.get("user")), seq=seq)
+    if kind == "rooms":
+        items = raw.get("rooms")
+        listed = tuple(
+            RoomInfo(
+                room=_str(i.get("room")),
+                seq=_int(i.get("seq")),
+                read=_int(i.get("read")),
+                unread=_int(i.get("unread")),
+            )
+            for i in (items if isinstance(items, list) else [])
+            if isinstance(i, dict)
+        )
+        return RoomList(raw=raw, rooms=listed)
+    if kind == "moderated":
+        return Moderated(
+            raw=raw,
+            room=room,
+            user=_str(raw.get("user")),
+            op=_str(raw.get("op")),
+            until=_optional_int(raw.get("until")),
+        )
+    if kind == "kicked":
+        return Kicked(raw=raw, room=room, by=_str(raw.get("by")))
+    if kind == "banned":
+        return Banned(
+            raw=raw, room=room, by=_str(raw.get("by")), until=_optional_int(raw.get("until"))
+        )
+    if kind == "reauthed":
+        return Reauthed(raw=raw, exp=_int(raw.get("exp")))
+    if kind == "reauth_required":
+        return ReauthRequired(raw=raw, exp=_int(raw.get("exp")))
+    return None
 
 
 def parse_event(raw: dict[str, Any]) -> Event:
@@ -193,7 +421,7 @@ def parse_event(raw: dict[str, Any]) -> Event:
     if kind == "ack":
         return Ack(raw=raw, id=_str(raw.get("id")), room=room, seq=_int(raw.get("seq")))
     if kind == "joined":
-        return Joined(raw=raw, room=room, seq=_int(raw.get("seq")))
+        return Joined(raw=raw, room=room, seq=_int(raw.get("seq")), unread=_int(raw.get("unread")))
     if kind == "left":
         return Left(raw=raw, room=room)
     if kind == "history":
@@ -219,4 +447,4 @@ def parse_event(raw: dict[str, Any]) -> Event:
         return Pong(raw=raw)
     if kind == "error":
         return ErrorEvent(raw=raw, code=_str(raw.get("code")), message=_str(raw.get("message")))
-    return UnknownEvent(raw=raw)
+    return _change_event(kind, raw, room) or UnknownEvent(raw=raw)

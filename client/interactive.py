@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import shlex
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from client.chat import ChatClient, State
 from client.context import Environment, ExitStatus
 from client.errors import ChatError, ServerError
+from client.events import Message
 from client.render import Style, format_event, format_message
 
 __all__ = ["HELP", "run_interactive"]
@@ -27,6 +29,12 @@ commands:
   /who [ROOM]           who is in a room
   /typing               tell the current room you are typing
   /upload PATH [TEXT]   send a file to the current room (progress on stderr)
+  /edit [#SEQ] TEXT     edit a message of the current room (default: your last one)
+  /delete [#SEQ]        delete a message (default: your last one)
+  /react [#SEQ] EMOJI   react to a message (default: the latest one); /unreact likewise
+  /read                 mark the current room read
+  /rooms                your rooms with their unread counts
+  /kick USER, /ban USER [SECONDS], /unban USER   moderate the current room
   /quit                 leave (Ctrl-D works too)
   /help                 this list
 anything else is sent to the current room"""
@@ -41,6 +49,8 @@ class Session:
         self.was_lost = False
         # (room, path) -> attachment ids; set by run_interactive (client.attachments).
         self.upload: Callable[[str, str], Awaitable[list[str]]] | None = None
+        self.mine: dict[str, str] = {}  # room -> id of my last message there
+        self.latest: dict[str, tuple[int, str]] = {}  # room -> (seq, id) of the latest message
 
     def out(self, line: str) -> None:
         self.env.stdout.write(line + "\n")
@@ -64,6 +74,8 @@ class Session:
 
     async def pump(self) -> None:
         async for event in self.chat.events():
+            if isinstance(event, Message):
+                self.latest[event.room] = (event.seq, event.id)
             line = format_event(event, me=self.chat.user_id, style=self.style)
             if line is not None:
                 self.out(line)
@@ -79,7 +91,9 @@ class Session:
             if self.current is None:
                 self.fail("join a room first: /join ROOM")
             else:
-                await self.chat.send(self.current, line)
+                ack = await self.chat.send(self.current, line)
+                self.mine[self.current] = ack.id
+                self.latest[self.current] = (ack.seq, ack.id)
             return True
         try:
             words = shlex.split(line[1:])
@@ -130,9 +144,76 @@ class Session:
         elif name == "upload" and rest and self.current and self.upload is not None:
             ids = await self.upload(self.current, rest[0])
             await self.chat.send(self.current, " ".join(rest[1:]), attachments=ids)
+        elif name in CHANGES and self.current:
+            await self.change(name, rest, self.current)
+        elif name == "read" and self.current and not rest:
+            seq = self.latest.get(self.current, (0, ""))[0]
+            marker = await self.chat.read(self.current, seq)
+            self.note(f"{self.current} read up to #{marker.seq}")
+        elif name == "rooms" and not rest:
+            listed = (await self.chat.room_list()).rooms
+            for info in listed:
+                unread = self.style(f"{info.unread} unread", "bold") if info.unread else "0 unread"
+                self.out(f"  {info.room}  #{info.seq}  {unread}")
+            self.note(f"{len(listed)} room(s)")
+        elif name in ("kick", "ban", "unban") and self.current and 1 <= len(rest) <= 2:
+            await self.moderate(name, rest, self.current)
         else:
             self.fail(f"cannot run /{name} {' '.join(rest)}".rstrip() + "; /help lists commands")
         return True
+
+    async def change(self, name: str, rest: list[str], room: str) -> None:
+        """/edit, /delete, /react, /unreact: a ``#SEQ`` first names the message."""
+        target: str | None = None
+        if rest and rest[0].startswith("#") and rest[0][1:].isdigit():
+            target = await self._id_at(room, int(rest[0][1:]))
+            rest = rest[1:]
+        elif name in ("edit", "delete"):
+            target = self.mine.get(room)
+        else:
+            target = self.latest.get(room, (0, None))[1]
+        if target is None:
+            self.fail(f"no message to {name} in {room}; name one with #SEQ")
+            return
+        if name == "edit" and rest:
+            edited = await self.chat.edit(room, target, " ".join(rest))
+            self.note(f"edited (version {edited.version})")
+        elif name == "delete" and not rest:
+            await self.chat.delete(room, target)
+            self.note("deleted")
+        elif name in ("react", "unreact") and len(rest) == 1:
+            method = self.chat.react if name == "react" else self.chat.unreact
+            await method(room, target, rest[0])
+        else:
+            self.fail(f"cannot run /{name} {' '.join(rest)}".rstrip() + "; /help lists commands")
+
+    async def _id_at(self, room: str, seq: int) -> str | None:
+        page = await self.chat.history(room, after=seq - 1, limit=1) if seq > 0 else None
+        found = [m for m in (page.messages if page else ()) if m.seq == seq]
+        return found[0].id if found else None
+
+    async def moderate(self, name: str, rest: list[str], room: str) -> None:
+        user = rest[0]
+        if name == "ban":
+            seconds = int(rest[1]) if len(rest) == 2 and rest[1].isdigit() else None
+            if len(rest) == 2 and seconds is None:
+                self.fail("/ban USER [SECONDS]: SECONDS is a whole number")
+                return
+            done = await self.chat.ban(room, user, seconds=seconds)
+            until = (
+                f" until {time.strftime('%H:%M:%S', time.localtime(done.until))}"
+                if done.until
+                else ""
+            )
+            self.note(f"banned {user} from {room}{until}")
+        elif len(rest) == 1:
+            await (self.chat.kick if name == "kick" else self.chat.unban)(room, user)
+            self.note(f"{name}ed {user} in {room}" if name == "kick" else f"unbanned {user}")
+        else:
+            self.fail(f"/{name} USER")
+
+
+CHANGES = ("edit", "delete", "react", "unreact")
 
 
 def _read_lines(stream: TextIO) -> asyncio.Queue[str | None]:

@@ -28,7 +28,7 @@ from typing import Any
 from client.chat import ChatClient, State
 from client.context import Environment, ExitStatus
 from client.errors import ChatError, ServerError
-from client.events import Message
+from client.events import Message, MessageUpdated
 from client.ledger import Ledger
 
 __all__ = [
@@ -59,6 +59,9 @@ class LoadConfig:
     timeout: float = 10.0  # per request
     room_prefix: str = "load"
     history_page: int = 100  # messages per history request when checking what was stored
+    # Edit every Nth acked message (0: none): edits travel the same stream as messages, so a
+    # run with edits in the mix must still lose, duplicate and reorder nothing.
+    edit_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class LoadResult:
     reconnects: int = 0
     batched_frames: int = 0  # `messages` frames the clients received
     batched_messages: int = 0  # the messages those frames carried
+    edited: int = 0  # edits the senders made (``edit_every``)
+    updates: int = 0  # ``message_updated`` events the members received
     errors: Counter[str] = field(default_factory=Counter)
     send_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -161,6 +166,8 @@ class LoadResult:
                 "duplicates": self.duplicates,
                 "out_of_order": self.out_of_order,
                 "unacked_deliveries": self.unacked_deliveries,
+                "edited": self.edited,
+                "updates_received": self.updates,
             },
             "client": {
                 "wire_duplicates_dropped": self.wire_duplicates,
@@ -329,6 +336,15 @@ class LoadRun:
         self.result.expected += self._room_members[ack.room]
         self._matched += self._received.get(ack.id, 0)
         self._check_drained()
+        every = self.config.edit_every
+        if every and n % every == 0:
+            # The same body, marked edited: history still shows one of this run's messages.
+            body["e"] = 1
+            try:
+                await client.edit(ack.room, ack.id, json.dumps(body, separators=(",", ":")))
+                self.result.edited += 1
+            except ChatError as exc:
+                self.result.errors[f"edit:{exc.code}"] += 1
 
     def _ours(self, message: Message) -> dict[str, Any] | None:
         """The decoded body of one of this run's messages, None for anything else."""
@@ -346,6 +362,9 @@ class LoadRun:
     async def _read(self, member: _Member) -> None:
         assert member.client is not None
         async for event in member.client.events():
+            if isinstance(event, MessageUpdated):
+                self.result.updates += 1
+                continue
             if not isinstance(event, Message):
                 continue
             now = time.perf_counter_ns()

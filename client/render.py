@@ -7,12 +7,19 @@ import time
 from typing import Any
 
 from client.events import (
+    Banned,
     ErrorEvent,
     Event,
+    Kicked,
     Message,
+    MessageDeleted,
     Messages,
+    MessageUpdated,
     Notification,
     Presence,
+    Reaction,
+    ReauthRequired,
+    Receipt,
     Typing,
     UnknownEvent,
 )
@@ -51,7 +58,15 @@ def format_message(message: Message, *, me: str | None, style: Style) -> str:
     marker = style("›", "green", "bold") if own else " "
     name = style(f"{who} (you)", "green", "bold") if own else style(who, "cyan", "bold")
     room = style(f"[{_clean(message.room)}]", "dim")
-    line = f"{style(_clock(message.ts), 'dim')} {marker} {room} {name}: {_clean(message.text)}"
+    if message.deleted:
+        gone = style(f"#{message.seq} (deleted)", "dim")
+        return f"{style(_clock(message.ts), 'dim')}   {room} {gone}"
+    text = _clean(message.text)
+    if message.version:
+        text += style(" (edited)", "dim")
+    if message.reactions:
+        text += style("  " + " ".join(f"{e}{n}" for e, n in message.reactions), "dim")
+    line = f"{style(_clock(message.ts), 'dim')} {marker} {room} {name}: {text}"
     for file in message.attachments:
         # `chat download ID` fetches it.
         size = human_size(int(file.get("size", 0)))
@@ -78,6 +93,24 @@ def format_event(event: Event, *, me: str | None, style: Style) -> str | None:
         payload = event.payload
         text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
         return style(f"! notification: {_clean(text)}", "yellow", "bold")
+    if isinstance(event, MessageUpdated):
+        where = f"{_clean(event.room)} #{event.seq}"
+        return style(f"* {where} edited: {_clean(event.text)}", "dim")
+    if isinstance(event, MessageDeleted):
+        return style(f"* {_clean(event.room)} #{event.seq} was deleted", "dim")
+    if isinstance(event, Reaction):
+        verb = "reacted" if event.op == "add" else "took back"
+        where = f"{_clean(event.room)} #{event.seq}"
+        return style(
+            f"* {_clean(event.user)} {verb} {_clean(event.emoji)} on {where} ({event.count})", "dim"
+        )
+    if isinstance(event, Receipt):
+        return None  # read receipts are for pages that show them, not worth a line
+    if isinstance(event, (Kicked, Banned)):
+        verb = "kicked out of" if isinstance(event, Kicked) else "banned from"
+        return style(f"! you were {verb} {_clean(event.room)} by {_clean(event.by)}", "red")
+    if isinstance(event, ReauthRequired):
+        return style("! your token ends soon; reconnect with a new one", "yellow")
     if isinstance(event, ErrorEvent):
         return style(f"! error {event.code}: {_clean(event.message)}", "red")
     if isinstance(event, UnknownEvent):

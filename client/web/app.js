@@ -232,7 +232,14 @@ function startSession({ url, token, getToken, httpUrl = null }) {
   const me = { id: String(claims.sub ?? ""), name: String(claims.name ?? claims.sub ?? "me") };
   names.set(me.id, me.name);
   const connection = new ChatConnection({ url, getToken });
-  session = { me, connection, httpUrl, getToken: getToken ?? (async () => token) };
+  const roles = Array.isArray(claims.roles) ? claims.roles : [];
+  session = {
+    me,
+    connection,
+    httpUrl,
+    getToken: getToken ?? (async () => token),
+    moderator: roles.includes("moderator"),
+  };
   connection.addEventListener("state", (event) => showState(event.detail));
   connection.addEventListener("open", (event) => onOpen(event.detail));
   connection.addEventListener("server", (event) => onServerEvent(event.detail));
@@ -366,17 +373,153 @@ function onServerEvent(event) {
     case "error":
       onError(event);
       break;
+    case "message_updated":
+    case "message_deleted":
+    case "reaction":
+      onChange(event);
+      break;
+    case "kicked":
+    case "banned":
+      onRemoved(event);
+      break;
+    case "reauth_required":
+      onReauthRequired();
+      break;
     default:
+      // Replies with nothing to show (edited, deleted, reacted, moderated, reauthed): the
+      // change itself arrives through the stream like everyone else's.
+      if (typeof event.ref === "string") requests.delete(event.ref);
       break;
   }
 }
 
-function onJoined({ room, seq, ref }) {
+// ---- edits, deletes, reactions, moderation, token lifetime -----------------------------------
+
+const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "👀"];
+
+/** A change to a message this page may show: applied in place (history shows the same state). */
+function onChange(event) {
+  const conversation = conversations.get(event.room);
+  if (!conversation) return;
+  const stored = conversation.log.messages.find((m) => m.id === event.id);
+  if (!stored) return; // not shown yet: history will bring the current state
+  if (event.type === "message_updated") {
+    if ((stored.version ?? 0) >= event.version) return;
+    Object.assign(stored, { text: event.text, version: event.version, edited_ts: event.edited_ts });
+  } else if (event.type === "message_deleted") {
+    Object.assign(stored, { deleted: true, text: "", reactions: {} });
+  } else {
+    stored.reactions = { ...(stored.reactions ?? {}) };
+    if (event.count > 0) stored.reactions[event.emoji] = event.count;
+    else delete stored.reactions[event.emoji];
+  }
+  refreshMessage(conversation, stored);
+}
+
+function refreshMessage(conversation, message) {
+  const old = conversation.list.querySelector(`[data-id="${CSS.escape(message.id)}"]`);
+  if (old) old.replaceWith(messageElement(message));
+}
+
+function onRemoved({ type, room, by }) {
+  const conversation = conversations.get(room);
+  if (conversation) {
+    conversation.joined = false;
+    renderConversationList();
+  }
+  const verb = type === "kicked" ? "removed you from" : "banned you from";
+  toast("error", type === "kicked" ? "Removed from a room" : "Banned", `${by} ${verb} ${room}.`);
+}
+
+/** The token ends soon: extend the connection with a fresh one (else it closes and reconnects). */
+async function onReauthRequired() {
+  if (!session) return;
+  try {
+    const token = await session.getToken();
+    if (token) request({ action: "reauth", token }, { kind: "reauth" });
+  } catch {
+    // No fresh token: the server closes the socket at exp and the connection starts over.
+  }
+}
+
+function messageActions(message, own) {
+  const bar = document.createElement("div");
+  bar.className = "message-actions";
+  const room = conversationOfMessage(message);
+  for (const emoji of EMOJI) {
+    bar.append(actionButton(emoji, `React ${emoji}`, "react", () => toggleReaction(message, emoji)));
+  }
+  if (own) {
+    bar.append(actionButton("Edit", "Edit this message", "edit", () => editMessage(message)));
+  }
+  if (own || session?.moderator) {
+    bar.append(
+      actionButton("Delete", "Delete this message", "delete", () => {
+        if (confirm("Delete this message?")) request({ action: "delete", room, id: message.id }, {});
+      }),
+    );
+  }
+  return bar;
+}
+
+function actionButton(label, title, testid, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "message-action";
+  button.dataset.testid = `message-${testid}`;
+  button.textContent = label;
+  button.title = title;
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+function conversationOfMessage(message) {
+  return String(message.room ?? current?.room ?? "");
+}
+
+function toggleReaction(message, emoji) {
+  const mine = (message.myReactions ??= new Set());
+  const action = mine.has(emoji) ? "unreact" : "react";
+  if (action === "react") mine.add(emoji);
+  else mine.delete(emoji);
+  request({ action, room: conversationOfMessage(message), id: message.id, emoji }, {});
+}
+
+function editMessage(message) {
+  const text = prompt("Edit your message", message.text ?? "");
+  if (text === null || !text.trim() || text === message.text) return;
+  request({ action: "edit", room: conversationOfMessage(message), id: message.id, text }, {});
+}
+
+function reactionsElement(reactions) {
+  const row = document.createElement("div");
+  row.className = "reactions";
+  row.dataset.testid = "message-reactions";
+  for (const [emoji, count] of Object.entries(reactions ?? {})) {
+    if (!(count > 0)) continue;
+    const chip = document.createElement("span");
+    chip.className = "reaction";
+    chip.textContent = `${emoji} ${count}`;
+    row.append(chip);
+  }
+  return row;
+}
+
+function moderate(action, userId) {
+  if (!current || current.dm) return;
+  if (action === "ban" && !confirm(`Ban ${displayName(userId)} from ${current.room}?`)) return;
+  request({ action, room: current.room, user: userId }, {});
+}
+
+function onJoined({ room, seq, ref, unread }) {
   requests.delete(ref);
   const conversation = conversations.get(room);
   if (!conversation) return;
   conversation.joined = true;
   conversation.latestSeq = Math.max(conversation.latestSeq, Number(seq) || 0);
+  // The server's count (read markers); the page marks read what it shows (markRead).
+  if (conversation !== current && Number(unread) > 0) conversation.unread = Number(unread);
+  if (conversation === current) markRead(conversation);
   request({ action: "who", room }, { kind: "who" });
   pumpOutbox(conversation);
   if (!conversation.log.ready) loadHistory(conversation);
@@ -419,6 +562,7 @@ function onHistory({ room, messages, ref }) {
   for (const message of list) addMessage(conversation, message);
   const log = conversation.log;
   conversation.filling = false;
+  if (conversation === current) markReadSoon(conversation);
   if (info?.kind === "initial") {
     log.ready = true;
     const newest = list.reduce((high, m) => Math.max(high, Number(m.seq) || 0), 0);
@@ -505,6 +649,18 @@ function onMessage(message) {
     renderConversationList();
   }
   if (conversation.log.hasGap(conversation.latestSeq)) fillGap(conversation);
+  if (conversation === current) markReadSoon(conversation);
+}
+
+let readTimer = null;
+
+/** At most one `read` every two seconds while messages keep arriving in the open room. */
+function markReadSoon(conversation) {
+  if (readTimer !== null) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    if (conversation === current) markRead(conversation);
+  }, 2000);
 }
 
 function onAck({ ref, id, room, seq }) {
@@ -713,12 +869,23 @@ ui.leave.addEventListener("click", () => {
   removeConversation(conversation);
 });
 
+/** Move the server's read marker to what this conversation shows. */
+function markRead(conversation) {
+  if (conversation.dm || !conversation.joined) return;
+  const seq = conversation.log.lastSeq;
+  if (seq > 0 && seq > (conversation.readSeq ?? 0)) {
+    conversation.readSeq = seq;
+    send({ action: "read", room: conversation.room, seq });
+  }
+}
+
 function select(conversation) {
   if (current) current.atBottom = isAtBottom();
   current = conversation;
   files.setRoom(conversation.room);
   conversation.unread = 0;
   lastTypingSent = 0;
+  markRead(conversation);
   renderAll();
   if (conversation.atBottom) scrollToBottom();
 }
@@ -746,10 +913,31 @@ function messageElement(message) {
   item.dataset.seq = String(message.seq);
   item.dataset.from = String(message.from ?? "");
   item.dataset.own = String(own);
-  item.append(messageMeta(message.name ?? message.from ?? "?", own, message.ts), messageText(message.text));
+  if (message.deleted) {
+    // A tombstone: its seq stays, its text is gone.
+    item.classList.add("deleted");
+    item.dataset.deleted = "true";
+    const gone = document.createElement("p");
+    gone.className = "text tombstone";
+    gone.dataset.testid = "message-deleted";
+    gone.textContent = "message deleted";
+    item.append(gone);
+    return item;
+  }
+  const meta = messageMeta(message.name ?? message.from ?? "?", own, message.ts);
+  if (message.version > 0) {
+    const mark = document.createElement("span");
+    mark.className = "edited";
+    mark.dataset.testid = "message-edited";
+    mark.textContent = "edited";
+    meta.append(mark);
+  }
+  item.append(meta, messageText(message.text));
   if (Array.isArray(message.attachments) && message.attachments.length) {
     item.append(files.render(message.attachments));
   }
+  item.append(reactionsElement(message.reactions));
+  item.append(messageActions(message, own));
   return item;
 }
 
@@ -1024,6 +1212,18 @@ function renderPresence() {
         button.addEventListener("click", () => openDm(id));
       }
       item.append(button);
+      if (session.moderator && id !== session.me.id) {
+        for (const action of ["kick", "ban"]) {
+          const tool = document.createElement("button");
+          tool.type = "button";
+          tool.className = "person-action";
+          tool.dataset.testid = `person-${action}`;
+          tool.textContent = action === "kick" ? "Kick" : "Ban";
+          tool.title = `${action === "kick" ? "Remove" : "Ban"} ${name} from this room`;
+          tool.addEventListener("click", () => moderate(action, id));
+          item.append(tool);
+        }
+      }
       return item;
     }),
   );

@@ -53,7 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         principal_id=identity.user_id,
         effect="Allow",
         method_arn=request.method_arn,
-        context=identity.to_context(),
+        context=identity.to_socket_context(),
     )
 
 

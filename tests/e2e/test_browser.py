@@ -558,3 +558,35 @@ def test_a_rejected_token_is_reported(
     expect(page.toast("error")).to_contain_text("Could not connect")
     page.expect_state("offline")
     expect(page.by("signin")).to_be_visible()
+
+
+# ------------------------------------------------------------------ edits, deletes, reactions
+
+
+def test_the_page_shows_edits_deletes_and_reactions_and_reacts(
+    new_page: Callable[[], ChatPage], library_user: Callable[..., LibraryUser]
+) -> None:
+    room = unique("changes-")
+    writer = library_user(unique("writer"), "Writer")
+    writer.join(room)
+    page = signed_in(new_page, unique("Reader"), room)
+    expect(page.room_item(room)).to_have_attribute("data-joined", "true")
+    first = writer._call(writer.client.send(room, "frist"))
+    second = writer._call(writer.client.send(room, "to be removed"))
+    expect(page.message("frist")).to_have_count(1)
+    expect(page.message("to be removed")).to_have_count(1)
+
+    writer._call(writer.client.edit(room, first.id, "first"))
+    edited = page.message("first")
+    expect(edited.get_by_test_id("message-edited")).to_have_text("edited")
+    writer._call(writer.client.delete(room, second.id))
+    tomb = page.messages().filter(has=page.by("message-deleted"))
+    expect(tomb).to_have_attribute("data-seq", str(second.seq))
+
+    # React from the page: the reaction comes back through the stream as a count.
+    edited.hover()
+    edited.get_by_test_id("message-react").first.click()
+    expect(edited.get_by_test_id("message-reactions")).to_have_text("👍 1")
+    # Another user's message offers no edit or delete to a page without the moderator role.
+    expect(edited.get_by_test_id("message-edit")).to_have_count(0)
+    assert page.errors == []

@@ -27,6 +27,7 @@ def test_join_replies_joined_with_latest_seq_and_tells_the_room(chat: ChatHarnes
         "type": "joined",
         "room": "lobby",
         "seq": 0,
+        "unread": 0,
         "ref": "j1",
     }
     assert membership(chat, "lobby", "c-alice") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import boto3
 import pytest
@@ -27,7 +28,8 @@ def connection_items(chat: ChatHarness) -> set[tuple[str, str]]:
 def test_valid_token_is_allowed_with_the_identity_in_the_context(
     chat: ChatHarness, jwt_secret: str
 ) -> None:
-    token = mint_token(jwt_secret, sub="alice", name="Alice", rooms=["private:ops"])
+    now = int(time.time())
+    token = mint_token(jwt_secret, sub="alice", name="Alice", rooms=["private:ops"], now=now)
     answer = chat.invoke("authorizer", authorizer_event(token))
     assert answer == {
         "principalId": "alice",
@@ -37,7 +39,13 @@ def test_valid_token_is_allowed_with_the_identity_in_the_context(
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}
             ],
         },
-        "context": {"userId": "alice", "name": "Alice", "rooms": "private:ops"},
+        # exp: the chat function closes the socket when the token ends.
+        "context": {
+            "userId": "alice",
+            "name": "Alice",
+            "rooms": "private:ops",
+            "exp": str(now + 3600),
+        },
     }
 
 
@@ -138,7 +146,14 @@ def test_disconnect_removes_the_connection_and_memberships_and_tells_the_rooms(
         chat.reply("c-alice", {"action": "join", "room": room})
     chat.reply("c-bob", {"action": "join", "room": "lobby"})
     assert chat.disconnect("c-alice") == {"statusCode": 200}
-    assert connection_items(chat) == {("CONN#c-bob", "META"), ("ROOM#lobby", "CONN#c-bob")}
+    # The users' read markers (USER#u / ROOM#r) outlive their sockets.
+    assert connection_items(chat) == {
+        ("CONN#c-bob", "META"),
+        ("ROOM#lobby", "CONN#c-bob"),
+        ("USER#alice", "ROOM#lobby"),
+        ("USER#alice", "ROOM#random"),
+        ("USER#bob", "ROOM#lobby"),
+    }
     assert chat.api.last("c-bob") == {
         "type": "presence",
         "room": "lobby",

@@ -57,7 +57,11 @@ def test_app_tables_have_the_keys_index_stream_ttl_and_recovery_of_the_template(
     dynamodb = boto3.client("dynamodb")
     connections = dynamodb.describe_table(TableName=stack_resources["ConnectionsTable"])["Table"]
     assert [k["AttributeName"] for k in connections["KeySchema"]] == ["pk", "sk"]
-    (by_user,) = connections["GlobalSecondaryIndexes"]
+    by_user, by_expiry = sorted(
+        connections["GlobalSecondaryIndexes"], key=lambda i: i["IndexName"] != "ByUser"
+    )
+    assert by_expiry["IndexName"] == "ByTokenExpiry"
+    assert [k["AttributeName"] for k in by_expiry["KeySchema"]] == ["expiryBucket", "tokenExp"]
     assert by_user["IndexName"] == "ByUser"
     assert [k["AttributeName"] for k in by_user["KeySchema"]] == ["ownerId", "pk"]
     assert connections["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"

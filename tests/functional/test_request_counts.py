@@ -121,8 +121,9 @@ def test_a_send_is_two_requests_and_its_broadcast_one_query(lobby: ChatHarness, 
     assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1}
     # Counter + message, each under 1 KB: 2 write units each in a transaction.
     assert (wcu, check_rcu) == (4, 2)
-    # Counter and membership, read consistently (moto's figure).
-    assert rcu == 2.0
+    # Counter, the sender's (absent) ban and membership, read consistently (moto's figure):
+    # the ban costs a read unit, not a request.
+    assert rcu == 3.0
     assert lobby.pump() == {"batchItemFailures": []}
     calls, _, _, rcu = wire.take()
     assert (calls, rcu) == ({"Query": 1}, 1.0)
@@ -133,7 +134,7 @@ def test_a_send_with_a_ref_adds_the_ref_item_and_no_request(lobby: ChatHarness, 
     lobby.reply("c-alice", {"action": "send", "room": "lobby", "text": "hello", "ref": "r1"})
     calls, wcu, check_rcu, rcu = wire.take()
     assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1}
-    assert (wcu, check_rcu, rcu) == (6, 2, 3.0)
+    assert (wcu, check_rcu, rcu) == (6, 2, 4.0)
     lobby.pump()
     assert wire.take()[0] == {"Query": 1}
 
@@ -217,12 +218,14 @@ def test_join_is_one_transaction_a_presence_query_and_the_seq(
 ) -> None:
     assert lobby.reply("c-carol", {"action": "join", "room": "lobby"})["seq"] == 0
     calls, wcu, _, _ = wire.take()
-    assert calls == {"TransactWriteItems": 1, "Query": 1, "GetItem": 1}
+    # The seq, the user's ban and read marker are one BatchGetItem; a user's first join of a
+    # room starts the read marker (UpdateItem).
+    assert calls == {"TransactWriteItems": 1, "Query": 1, "BatchGetItem": 1, "UpdateItem": 1}
     assert wcu == 4  # membership Put + the connection item's room list, in one transaction
     assert "presence" in lobby.types("c-alice")
     # Joined again: the transaction is cancelled, nothing is announced.
     assert lobby.reply("c-carol", {"action": "join", "room": "lobby"})["type"] == "joined"
-    assert wire.take()[0] == {"TransactWriteItems": 1, "GetItem": 1}
+    assert wire.take()[0] == {"TransactWriteItems": 1, "BatchGetItem": 1}
 
 
 def test_leave_is_one_transaction_and_a_presence_query(lobby: ChatHarness, wire: Wire) -> None:

@@ -52,6 +52,7 @@ FUNCTIONS = {
     "HttpFunction": "http",
     "AttachmentsFunction": "attachments",
     "AttachmentCheckFunction": "attachment_check",
+    "SweepFunction": "sweep",
 }
 MANAGE_CONNECTIONS = (
     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
@@ -157,7 +158,10 @@ def test_function_code_lives_where_the_architecture_says(sam: dict[str, Any]) ->
 
 def test_no_policy_grants_a_wildcard_action_or_resource(cfn: dict[str, Any]) -> None:
     roles = _of_type(cfn, "AWS::IAM::Role")
-    assert set(roles) == {f"{name}Role" for name in FUNCTIONS} | {"ApiGatewayCloudWatchRole"}
+    assert set(roles) == {f"{name}Role" for name in FUNCTIONS} | {
+        "ApiGatewayCloudWatchRole",
+        "SweepScheduleRole",
+    }
     for logical_id, role in roles.items():
         for statement in _statements(role):
             assert "NotAction" not in statement and "NotResource" not in statement, logical_id
@@ -177,14 +181,15 @@ def test_manage_connections_is_scoped_to_this_api_stage_and_post(cfn: dict[str, 
     assert set(granted) == {
         f"{name}Role"
         for name in ("DisconnectFunction", "ChatFunction", "BroadcastFunction")
-        + ("NotifyFunction", "FanoutFunction", "HttpFunction")
+        + ("NotifyFunction", "FanoutFunction", "HttpFunction", "SweepFunction")
     }
-    # Only the HTTP API's user disconnects close connections (DELETE); everyone else only posts.
-    http = granted.pop("HttpFunctionRole")
-    assert http == [
-        {"Fn::Sub": MANAGE_CONNECTIONS},
-        {"Fn::Sub": MANAGE_CONNECTIONS.replace("/POST/", "/DELETE/")},
-    ]
+    # Only the HTTP API's user disconnects and the end of a token (chat's check on each frame,
+    # the sweep) close connections (DELETE); everyone else only posts.
+    for closer in ("HttpFunctionRole", "ChatFunctionRole", "SweepFunctionRole"):
+        assert granted.pop(closer) == [
+            {"Fn::Sub": MANAGE_CONNECTIONS},
+            {"Fn::Sub": MANAGE_CONNECTIONS.replace("/POST/", "/DELETE/")},
+        ]
     for resources in granted.values():
         assert resources == [{"Fn::Sub": MANAGE_CONNECTIONS}]
 
@@ -193,7 +198,10 @@ def test_table_actions_are_explicit_and_only_on_our_tables(cfn: dict[str, Any]) 
     ours = {
         json.dumps({"Fn::GetAtt": [table, "Arn"]})
         for table in ("ConnectionsTable", "MessagesTable")
-    } | {json.dumps({"Fn::Sub": "${ConnectionsTable.Arn}/index/ByUser"})}
+    } | {
+        json.dumps({"Fn::Sub": f"${{ConnectionsTable.Arn}}/index/{index}"})
+        for index in ("ByUser", "ByTokenExpiry")
+    }
     scans = []
     for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
         for statement in _statements(role):
@@ -222,8 +230,16 @@ def test_the_http_function_may_do_what_its_routes_do_and_no_more(cfn: dict[str, 
     messages = json.dumps({"Fn::GetAtt": ["MessagesTable", "Arn"]})
     connections = json.dumps({"Fn::GetAtt": ["ConnectionsTable", "Arn"]})
     # A publish is the WebSocket send's own path (BatchGetItem, then a transaction of the
-    # counter Update and the message and ref Puts): the same MessagesTable actions as chat's.
-    assert http[messages] == _table_actions(cfn, "ChatFunctionRole")[messages]
+    # counter Update and the message and ref Puts): a part of chat's MessagesTable actions,
+    # without the edits, reactions and bans only the WebSocket actions make.
+    assert http[messages] <= _table_actions(cfn, "ChatFunctionRole")[messages]
+    assert http[messages] == {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+    }
     # No socket, so no membership read or ConditionCheck, and no budget item of its own: on the
     # ConnectionsTable it only reads (members, /me, notification targets) and removes stale ids.
     assert http[connections] == {
@@ -235,25 +251,28 @@ def test_the_http_function_may_do_what_its_routes_do_and_no_more(cfn: dict[str, 
     }
 
 
-def test_only_the_authorizer_reads_the_jwt_secret_and_only_that_one(
+def test_only_the_authorizer_and_reauth_read_the_jwt_secret_and_only_that_one(
     cfn: dict[str, Any],
 ) -> None:
-    readers = {}
+    readers: dict[str, Any] = {}
     for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
         for statement in _statements(role):
             for action in _as_list(statement["Action"]):
                 if action.startswith(("ssm:", "secretsmanager:")):
-                    readers[action] = (logical_id, statement["Resource"])
+                    readers.setdefault(action, set()).add(
+                        (logical_id, json.dumps(statement["Resource"]))
+                    )
     ssm_arn = (
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
         "parameter${JwtSecretParameterName}"
     )
+    # The chat function verifies the fresh token of a `reauth` frame.
+    roles = ("AuthorizerFunctionRole", "ChatFunctionRole")
     assert readers == {
-        "ssm:GetParameter": ("AuthorizerFunctionRole", {"Fn::Sub": ssm_arn}),
-        "secretsmanager:GetSecretValue": (
-            "AuthorizerFunctionRole",
-            {"Ref": "JwtSecretParameterName"},
-        ),
+        "ssm:GetParameter": {(r, json.dumps({"Fn::Sub": ssm_arn})) for r in roles},
+        "secretsmanager:GetSecretValue": {
+            (r, json.dumps({"Ref": "JwtSecretParameterName"})) for r in roles
+        },
     }
 
 
@@ -469,7 +488,12 @@ def test_tables_match_the_data_model(cfn: dict[str, Any]) -> None:
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    (by_user,) = connections["GlobalSecondaryIndexes"]
+    by_user, by_expiry = connections["GlobalSecondaryIndexes"]
+    assert by_expiry["IndexName"] == "ByTokenExpiry"
+    assert by_expiry["KeySchema"] == [
+        {"AttributeName": "expiryBucket", "KeyType": "HASH"},
+        {"AttributeName": "tokenExp", "KeyType": "RANGE"},
+    ]
     assert by_user["IndexName"] == "ByUser"
     assert by_user["KeySchema"] == [
         {"AttributeName": "ownerId", "KeyType": "HASH"},

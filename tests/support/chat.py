@@ -43,6 +43,7 @@ FUNCTIONS = {
     "http": "HttpFunction",
     "attachments": "AttachmentsFunction",
     "attachment_check": "AttachmentCheckFunction",
+    "sweep": "SweepFunction",
 }
 
 
@@ -58,6 +59,8 @@ class User:
     id: str
     name: str
     rooms: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    exp: int | None = None  # the token's exp, as the authorizer puts it in the context
 
 
 class ChatHarness:
@@ -100,7 +103,14 @@ class ChatHarness:
         self.users[connection_id] = user
         return self.invoke(
             "connect",
-            connect_event(connection_id, user=user.id, name=user.name, rooms=user.rooms),
+            connect_event(
+                connection_id,
+                user=user.id,
+                name=user.name,
+                rooms=user.rooms,
+                roles=user.roles,
+                exp=user.exp,
+            ),
         )
 
     def disconnect(self, connection_id: str) -> Any:
@@ -113,7 +123,15 @@ class ChatHarness:
         """Send one frame from a connection; return what was posted back to that connection."""
         user = self.users[connection_id]
         before = len(self.api.posted.get(connection_id, []))
-        event = message_request(connection_id, body, user=user.id, name=user.name, rooms=user.rooms)
+        event = message_request(
+            connection_id,
+            body,
+            user=user.id,
+            name=user.name,
+            rooms=user.rooms,
+            roles=user.roles,
+            exp=user.exp,
+        )
         assert self.invoke("chat", event, **env) == {"statusCode": 200}
         return self.api.events(connection_id)[before:]
 

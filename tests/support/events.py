@@ -45,14 +45,25 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
-def _authorizer(user: str, name: str | None, rooms: Iterable[str]) -> dict[str, Any]:
-    return {
+def _authorizer(
+    user: str,
+    name: str | None,
+    rooms: Iterable[str],
+    roles: Iterable[str] = (),
+    exp: int | None = None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
         "principalId": user,
         "integrationLatency": 143,
         "userId": user,
         "name": name or user,
         "rooms": ",".join(rooms),
     }
+    if roles:
+        context["roles"] = ",".join(roles)
+    if exp is not None:
+        context["exp"] = str(exp)
+    return context
 
 
 def _context_ids(event: dict[str, Any], connection_id: str) -> None:
@@ -83,11 +94,17 @@ def authorizer_event(
 
 
 def connect_event(
-    connection_id: str, *, user: str, name: str | None = None, rooms: Iterable[str] = ()
+    connection_id: str,
+    *,
+    user: str,
+    name: str | None = None,
+    rooms: Iterable[str] = (),
+    roles: Iterable[str] = (),
+    exp: int | None = None,
 ) -> dict[str, Any]:
     event = load_event("connect")
     _context_ids(event, connection_id)
-    event["requestContext"]["authorizer"] = _authorizer(user, name, rooms)
+    event["requestContext"]["authorizer"] = _authorizer(user, name, rooms, roles, exp)
     return event
 
 
@@ -99,13 +116,15 @@ def message_request(
     name: str | None = None,
     rooms: Iterable[str] = (),
     route_key: str | None = None,
+    roles: Iterable[str] = (),
+    exp: int | None = None,
 ) -> dict[str, Any]:
     """A MESSAGE event; the route key is the body's action when it names a route, as API
     Gateway selects it, else ``$default``."""
     event = load_event("message")
     _context_ids(event, connection_id)
     context = event["requestContext"]
-    context["authorizer"] = _authorizer(user, name, rooms)
+    context["authorizer"] = _authorizer(user, name, rooms, roles, exp)
     context["messageId"] = uuid.uuid4().hex[:16]
     if isinstance(body, Mapping):
         action = body.get("action")

@@ -397,6 +397,7 @@ def test_app_template_has_its_functions_with_their_code_and_the_core_layer(
         "HttpFunction",
         "AttachmentsFunction",
         "AttachmentCheckFunction",
+        "SweepFunction",
     }
     for function in app_stack.functions.values():
         assert (function.code_dir / "app.py").is_file()

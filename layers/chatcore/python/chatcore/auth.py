@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEEWAY_SECONDS",
     "MIN_HS256_KEY_BYTES",
+    "MODERATOR_ROLE",
     "AuthError",
     "Identity",
     "TokenVerifier",
@@ -41,6 +42,8 @@ __all__ = [
 MIN_HS256_KEY_BYTES = 32
 LEEWAY_SECONDS = 30
 MAX_NAME_LENGTH = 64
+MODERATOR_ROLE = "moderator"
+KNOWN_ROLES = frozenset({MODERATOR_ROLE})
 
 
 class AuthError(Exception):
@@ -68,11 +71,30 @@ class Identity:
     rooms: tuple[str, ...] = field(default=())
     # OAuth scopes of the token (``chat/notify`` ...): what a service may do on the HTTP API.
     scopes: tuple[str, ...] = field(default=())
+    # ``roles`` claim: "moderator" may edit, delete and moderate in every room it can use.
+    roles: tuple[str, ...] = field(default=())
+    # The token's ``exp`` (epoch seconds): the chat function closes the socket after it. Not
+    # part of equality: two tokens of the same user name the same identity.
+    exp: int | None = field(default=None, compare=False)
+
+    @property
+    def is_moderator(self) -> bool:
+        return MODERATOR_ROLE in self.roles
 
     def to_context(self) -> dict[str, str]:
         context = {"userId": self.user_id, "name": self.name, "rooms": ",".join(self.rooms)}
         if self.scopes:
             context["scope"] = " ".join(self.scopes)
+        if self.roles:
+            context["roles"] = ",".join(self.roles)
+        return context
+
+    def to_socket_context(self) -> dict[str, str]:
+        """The ``$connect`` context: ``to_context`` plus the token's ``exp``, which the chat
+        function needs to close the socket when the token ends (``chatcore.sessions``)."""
+        context = self.to_context()
+        if self.exp is not None:
+            context["exp"] = str(self.exp)
         return context
 
     @classmethod
@@ -89,7 +111,16 @@ class Identity:
             name=name if isinstance(name, str) and name else user_id,
             rooms=tuple(r for r in str(rooms).split(",") if r),
             scopes=parse_scopes(context.get("scope")),
+            roles=tuple(r for r in str(context.get("roles") or "").split(",") if r),
+            exp=_int_or_none(context.get("exp")),
         )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_hs256_key(key: str | bytes) -> bytes:
@@ -245,7 +276,17 @@ def _identity(claims: Mapping[str, Any]) -> Identity:
         if isinstance(r, str) and r.startswith(PRIVATE_PREFIX) and ROOM_PATTERN.fullmatch(r)
     )
     scopes = parse_scopes(claims.get("scope")) or parse_scopes(claims.get("scp"))
-    return Identity(user_id=sub, name=name.strip()[:MAX_NAME_LENGTH], rooms=rooms, scopes=scopes)
+    raw_roles = _claim_list(claims.get("roles") or [])
+    # Only the roles this service knows; anything else in the claim means nothing here.
+    roles = tuple(r for r in raw_roles if isinstance(r, str) and r in KNOWN_ROLES)
+    return Identity(
+        user_id=sub,
+        name=name.strip()[:MAX_NAME_LENGTH],
+        rooms=rooms,
+        scopes=scopes,
+        roles=roles,
+        exp=_int_or_none(claims.get("exp")),
+    )
 
 
 def _normal_origin(origin: str) -> str:
@@ -290,6 +331,7 @@ def mint_token(
     issuer: str | None = None,
     audience: str | None = None,
     scopes: Collection[str] = (),
+    roles: Collection[str] = (),
     now: float | None = None,
 ) -> str:
     """An HS256 development token, as the local stack and ``chat token`` hand out; ``scopes``
@@ -307,6 +349,8 @@ def mint_token(
         claims["aud"] = audience
     if scopes:
         claims["scope"] = " ".join(scopes)
+    if roles:
+        claims["roles"] = list(roles)
     import jwt
 
     return jwt.encode(claims, key, algorithm="HS256")

@@ -25,15 +25,20 @@ connection to the same ``Publisher``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chatcore import observability
+from chatcore.action_service import ActionService
+from chatcore.actions import ActionFrame
 from chatcore.attachment_store import AttachmentStore
-from chatcore.auth import Identity
+from chatcore.auth import Identity, TokenVerifier
 from chatcore.delivery import Delivery
-from chatcore.errors import BadRequest, NotFound, NotMember
+from chatcore.edits import MessageEditor
+from chatcore.errors import BadRequest, Forbidden, NotFound, NotMember
+from chatcore.moderation import Moderation
 from chatcore.protocol import (
     Dm,
     Frame,
@@ -54,7 +59,10 @@ from chatcore.protocol import (
     typing_event,
 )
 from chatcore.publisher import Publisher
+from chatcore.reactions import Reactions
+from chatcore.receipts import ReadMarkers, unread
 from chatcore.rooms import check_readable, check_usable, dm_room, is_dm
+from chatcore.sessions import Sessions
 from chatcore.store import ConnectionStore, MessageLog
 
 __all__ = ["Caller", "ChatService", "leave_all"]
@@ -77,6 +85,7 @@ class ChatService:
         presence_room_limit: int = 100,
         publisher: Publisher | None = None,
         attachments: AttachmentStore | None = None,
+        verifier: Callable[[], TokenVerifier] | None = None,
     ) -> None:
         self._attachments = attachments
         self._store = store
@@ -85,6 +94,7 @@ class ChatService:
         self._rate = send_rate_per_second
         self._presence_limit = presence_room_limit
         self._publisher = publisher or log.publisher(connections_table=store.table)
+        self.actions = _action_service(self, verifier)
 
     def handle(self, frame: Frame, caller: Caller) -> dict[str, Any] | None:
         if isinstance(frame, Join):
@@ -104,14 +114,25 @@ class ChatService:
             return self.who(frame, caller)
         if isinstance(frame, Ping):
             return pong_event(ref=frame.ref)
+        if isinstance(frame, ActionFrame):
+            return self.actions.handle(frame, caller.connection_id, caller.identity)
         raise BadRequest("unsupported frame")
 
     def join(self, frame: Join, caller: Caller) -> dict[str, Any]:
         check_usable(frame.room, private_rooms=caller.identity.rooms)
+        user = caller.identity.user_id
+        # One BatchGetItem: the latest seq, the user's ban and read marker.
+        state = self.actions.markers.join_state(frame.room, user)
+        if state.banned(time.time()):
+            raise Forbidden(f"you are banned from '{frame.room}' for now")
         added = self._store.add_membership(caller.connection_id, frame.room, caller.identity)
         if added:
             self._announce(frame.room, caller, "join")
-        return joined_event(room=frame.room, seq=self._log.latest_seq(frame.room), ref=frame.ref)
+        if state.read is None:
+            self.actions.markers.start(frame.room, user, state.last)
+        event = joined_event(room=frame.room, seq=state.last, ref=frame.ref)
+        event["unread"] = unread(state.last, state.read)
+        return event
 
     def leave(self, frame: Leave, caller: Caller) -> dict[str, Any]:
         if not self._store.remove_membership(caller.connection_id, frame.room):
@@ -225,6 +246,27 @@ class ChatService:
         _post_small_event(
             self._store, self._delivery, room, event, exclude=exclude, limit=self._presence_limit
         )
+
+
+def _action_service(
+    service: ChatService, verifier: Callable[[], TokenVerifier] | None
+) -> ActionService:
+    store, log = service._store, service._log
+    client = log.client
+    return ActionService(
+        editor=MessageEditor(client=client, table=log.table),
+        reactions=Reactions(client=client, table=log.table, retention_days=log.retention_days),
+        markers=ReadMarkers(
+            client=store.client, connections_table=store.table, messages_table=log.table
+        ),
+        moderation=Moderation(
+            client=client, messages_table=log.table, store=store, delivery=service._delivery
+        ),
+        sessions=Sessions(client=store.client, table=store.table),
+        post_small=lambda room, event, exclude: service._to_members(room, event, exclude=exclude),
+        latest_seq=log.latest_seq,
+        verifier=verifier,
+    )
 
 
 def _post_small_event(

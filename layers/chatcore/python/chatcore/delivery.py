@@ -38,6 +38,10 @@ class Delivery:
         self._queue_url = queue_url
         self._chunk_size = chunk_size
 
+    @property
+    def gateway(self) -> Gateway:
+        return self._gateway
+
     def deliver(
         self,
         data: bytes,

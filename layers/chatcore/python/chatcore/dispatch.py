@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatcore.changes import change_event
 from chatcore.delivery import Delivery
 from chatcore.fanout import MAX_PAYLOAD_BYTES, FanoutResult, parse_chunk
-from chatcore.frames import FRAME_UNIT_BYTES, messages_in, plan_frames
+from chatcore.frames import FRAME_UNIT_BYTES, Frame, messages_in, plan_frames
 from chatcore.notify import InvalidNotification, Notification
 from chatcore.observability import logger
 from chatcore.protocol import encode, notification_event
@@ -73,16 +74,27 @@ def broadcast_batch(
     """
     outcome = BatchOutcome()
     messages: list[tuple[str, dict[str, Any]]] = []
+    changed: list[tuple[str, dict[str, Any]]] = []
     for sequence_number, image in records:
         try:
-            message = message_from_image(image)
+            # An edit, delete or reaction (a MODIFY with a ``change``) or a new message.
+            change = change_event(image)
+            message = None if change is not None else message_from_image(image)
         except (KeyError, TypeError, ValueError):
             logger.exception("malformed message image", extra={"sequence_number": sequence_number})
             outcome.failed.append(sequence_number)
             continue
-        if message is not None:
+        if change is not None:
+            changed.append((sequence_number, change))
+        elif message is not None:
             messages.append((sequence_number, message))
     plan = plan_frames(messages, max_bytes=frame_bytes)
+    # A room's changes go after its new messages (a change is always of a message stored
+    # before it), each as its own event, in stream order.
+    for sequence_number, event in changed:
+        data = encode(event)
+        frame = Frame(room=str(event["room"]), data=data, records=(sequence_number,), messages=1)
+        plan.setdefault(frame.room, []).append(frame)
 
     def post_room(room: str) -> BatchOutcome:
         done = BatchOutcome()

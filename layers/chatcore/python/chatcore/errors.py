@@ -9,10 +9,12 @@
     ├── Forbidden             forbidden       the user may not use that room
     ├── TooLarge              too_large       text or payload over its limit
     ├── RateLimited           rate_limited    too many sends in the current second
-    ├── NotFound              not_found       the room has no stored messages
+    ├── NotFound              not_found       the room has no stored messages, or no such message
     ├── AttachmentNotFound    attachment_not_found  no such attachment (or it was deleted)
     ├── AttachmentNotReady    attachment_not_ready  declared, not uploaded and checked yet
     ├── AttachmentExpired     attachment_expired    declared, never uploaded, upload expired
+    ├── InvalidToken          invalid_token   a ``reauth`` token that does not verify
+    ├── TokenExpired          token_expired   the connection's token has expired: it is closed
     └── InternalError         internal        anything unexpected (details stay in the log)
 
 ``code`` is stable and part of the wire protocol; ``message`` is for humans and may change.
@@ -30,9 +32,11 @@ __all__ = [
     "ChatError",
     "Forbidden",
     "InternalError",
+    "InvalidToken",
     "NotFound",
     "NotMember",
     "RateLimited",
+    "TokenExpired",
     "TooLarge",
     "UnknownAction",
 ]
@@ -92,6 +96,14 @@ class AttachmentExpired(ChatError):
     code = "attachment_expired"
 
 
+class InvalidToken(ChatError):
+    code = "invalid_token"
+
+
+class TokenExpired(ChatError):
+    code = "token_expired"
+
+
 class InternalError(ChatError):
     code = "internal"
 
@@ -109,6 +121,8 @@ CODES: tuple[str, ...] = tuple(
         AttachmentNotFound,
         AttachmentNotReady,
         AttachmentExpired,
+        InvalidToken,
+        TokenExpired,
         InternalError,
     )
 )

@@ -81,6 +81,17 @@ class Gateway:
                 return Outcome.FAILED
         return Outcome.THROTTLED
 
+    def close(self, connection_id: str) -> bool:
+        """``DELETE @connections/{id}``: close the socket (API Gateway then runs $disconnect).
+        False when it had gone already or the call failed (the sweep tries again later)."""
+        try:
+            self._client.delete_connection(ConnectionId=connection_id)
+            return True
+        except self._gone_class:
+            return False
+        except (ClientError, BotoCoreError):
+            return False
+
     def post_many(self, connection_ids: Iterable[str], data: bytes) -> dict[str, Outcome]:
         """Post the same payload to every id, at most ``concurrency`` at a time."""
         if len(data) > MAX_PAYLOAD_BYTES:

@@ -96,6 +96,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "attachment_not_found": 404,
     "attachment_not_ready": 409,
     "attachment_expired": 410,
+    # WebSocket-only (reauth, token lifetime); listed so every code has a status.
+    "invalid_token": 403,
+    "token_expired": 403,
     "internal": 500,
 }
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chatcore import actions
+from chatcore.actions import ActionFrame
 from chatcore.attachments import parse_attachment_ids
 from chatcore.errors import BadRequest, ChatError, TooLarge, UnknownAction
 from chatcore.rooms import validate_room, validate_user_id
@@ -111,9 +113,10 @@ class Ping:
     ref: str | None = None
 
 
-Frame = Join | Leave | Send | Dm | History | Typing | Who | Ping
+Frame = Join | Leave | Send | Dm | History | Typing | Who | Ping | ActionFrame
 
-ACTIONS = ("join", "leave", "send", "dm", "history", "typing", "who", "ping")
+# The actions of ``chatcore.actions`` (edit, delete, react, read, moderation, reauth) follow.
+ACTIONS = ("join", "leave", "send", "dm", "history", "typing", "who", "ping", *actions.ACTIONS)
 
 
 def parse_frame(body: str | bytes | None, *, limits: Limits | None = None) -> Frame:
@@ -159,6 +162,14 @@ def _build(data: dict[str, Any], ref: str | None, limits: Limits) -> Frame:
         to = validate_user_id(data.get("to"), field="to")
         ids = parse_attachment_ids(data.get("attachments"))
         return Dm(to=to, text=_message_text(data, limits, ids), ref=ref, attachments=ids)
+    if action in actions.ACTIONS:
+        return actions.parse_action(
+            action,
+            data,
+            ref,
+            max_text_length=limits.max_text_length,
+            max_room_length=limits.max_room_length,
+        )
     if action not in ACTIONS:
         raise UnknownAction(f"unknown action '{action[:32]}'; expected one of {', '.join(ACTIONS)}")
     # DM rooms are well-formed names here; who may use them is decided with the identity.

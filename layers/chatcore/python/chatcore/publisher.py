@@ -38,16 +38,18 @@ from botocore.exceptions import ClientError
 
 from chatcore import attachments as attachment_rules
 from chatcore.attachment_store import attachment_key
-from chatcore.errors import InternalError, NotMember, RateLimited
+from chatcore.errors import Forbidden, InternalError, NotMember, RateLimited
 from chatcore.fanout import backoff_delay
 from chatcore.items import (
     COUNTER_SEQ,
+    ban_key,
     connection_key,
     from_item,
     ref_key,
     room_key,
     to_item,
 )
+from chatcore.items import message_id as make_message_id
 from chatcore.protocol import ack_event, message_event
 from chatcore.sending import (
     Layout,
@@ -133,7 +135,7 @@ class Publisher:
         """
         if connection_id is not None and not self._connections:
             raise ValueError("a membership check needs the ConnectionsTable name")
-        message_id = str(uuid.uuid4())
+        nonce = uuid.uuid4().hex
         state: SendState | None = None
         files: dict[str, dict[str, Any]] = {}
         kept = False
@@ -152,6 +154,7 @@ class Publisher:
             if descriptors and keep_objects is not None and not kept:
                 keep_objects([str(files[d["id"]]["key"]) for d in descriptors])
                 kept = True
+            message_id = make_message_id(verdict.seq, nonce)
             message = message_event(
                 id=message_id,
                 room=room,
@@ -203,7 +206,11 @@ class Publisher:
         attachment_ids: Sequence[str],
     ) -> tuple[SendState, dict[str, dict[str, Any]]]:
         counter_key = {"pk": room_key(room), "seq": COUNTER_SEQ}
-        wanted: dict[str, list[dict[str, Any]]] = {self._messages: [to_item(counter_key)]}
+        # The sender's ban in this room rides along in the same read (it rarely exists).
+        ban = {"pk": ban_key(room, user_id), "seq": COUNTER_SEQ}
+        wanted: dict[str, list[dict[str, Any]]] = {
+            self._messages: [to_item(counter_key), to_item(ban)]
+        }
         if ref is not None:
             wanted[self._messages].append(
                 to_item({"pk": ref_key(user_id, ref), "seq": COUNTER_SEQ})
@@ -213,7 +220,7 @@ class Publisher:
             wanted.setdefault(self._connections, []).append(membership)
         wanted[self._messages].extend(attachment_key(i) for i in attachment_ids)
         found = self._batch_get(wanted)
-        counter = ref_item = member = None
+        counter = ref_item = member = ban_item = None
         files: dict[str, dict[str, Any]] = {}
         for items in found.values():
             for item in items:
@@ -223,10 +230,12 @@ class Publisher:
                     ref_item = item
                 elif str(item["pk"]).startswith("ATT#"):
                     files[str(item["id"])] = item
+                elif str(item["pk"]).startswith("BAN#"):
+                    ban_item = item
                 else:
                     counter = item
         state = state_from_items(
-            counter, ref_item, member, checks_membership=connection_id is not None
+            counter, ref_item, member, checks_membership=connection_id is not None, ban=ban_item
         )
         return state, files
 
@@ -260,7 +269,12 @@ class Publisher:
     ) -> tuple[list[dict[str, Any]], Layout]:
         room = str(message["room"])
         expires = int(message["ts"]) // 1000 + self._retention
-        values: dict[str, Any] = {":next": last + 1, ":w": window, ":s": senders}
+        values: dict[str, Any] = {
+            ":next": last + 1,
+            ":w": window,
+            ":s": senders,
+            ":u": str(message["from"]),
+        }
         if last:
             values[":n"] = last
         items: list[dict[str, Any]] = [
@@ -268,9 +282,17 @@ class Publisher:
                 "Update": {
                     "TableName": self._messages,
                     "Key": to_item({"pk": room_key(room), "seq": COUNTER_SEQ}),
-                    "UpdateExpression": "SET #last = :next, #w = :w, #s = :s",
+                    # The first sender owns the room (``chatcore.moderation``).
+                    "UpdateExpression": (
+                        "SET #last = :next, #w = :w, #s = :s, #o = if_not_exists(#o, :u)"
+                    ),
                     "ConditionExpression": "#last = :n" if last else "attribute_not_exists(pk)",
-                    "ExpressionAttributeNames": {"#last": "last", "#w": "window", "#s": "senders"},
+                    "ExpressionAttributeNames": {
+                        "#last": "last",
+                        "#w": "window",
+                        "#s": "senders",
+                        "#o": "owner",
+                    },
                     "ExpressionAttributeValues": to_item(values),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -284,6 +306,8 @@ class Publisher:
                             "pk": room_key(room),
                             "kind": "message",
                             "expiresAt": expires,
+                            # Reaction counters live here (``chatcore.reactions``).
+                            "reactions": {},
                         }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
@@ -360,7 +384,9 @@ def _compact(ack: dict[str, Any]) -> str:
     return json.dumps(ack, separators=(",", ":"))
 
 
-def _refusal(code: str, room: str, per_second: int | None) -> NotMember | RateLimited:
+def _refusal(code: str, room: str, per_second: int | None) -> NotMember | RateLimited | Forbidden:
+    if code == "forbidden":
+        return Forbidden(f"you are banned from '{room}' for now")
     if code == "not_member":
         return NotMember(f"join '{room}' before sending to it")
     return RateLimited(

@@ -1,11 +1,12 @@
 """What a send does, decided from what one read returned: no I/O, no boto3.
 
-A send reads three items at once (``publisher.Publisher`` does it in one BatchGetItem): the room's
-counter, the ``(user, ref)`` item when the send has a ref, and the caller's membership when the
-send needs one. ``decide`` turns that ``SendState`` into one of
+A send reads four items at once (``publisher.Publisher`` does it in one BatchGetItem): the room's
+counter, the sender's ban in the room, the ``(user, ref)`` item when the send has a ref, and
+the caller's membership when the send needs one. ``decide`` turns that ``SendState`` into one of
 
 - ``Replay``: the ref was stored already; answer its ack, store nothing, count nothing;
-- ``Refuse``: ``not_member`` or ``rate_limited``; store nothing;
+- ``Refuse``: ``forbidden`` (the sender is banned from the room: its ``BAN#room#user`` item is
+  read in the same request), ``not_member`` or ``rate_limited``; store nothing;
 - ``Store``: write the message at ``seq = last + 1`` with the counter's new send window.
 
 The send budget lives on the counter item, which every send reads and writes anyway: a map of
@@ -53,6 +54,8 @@ class SendState:
     stored_ack: dict[str, Any] | None = None
     # None: this send checks no membership (a dm, or a caller without a connection).
     member: bool | None = None
+    # The sender's ban in this room: None (none), 0 (until unbanned) or its end, epoch seconds.
+    banned_until: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Replay:
 
 @dataclass(frozen=True)
 class Refuse:
-    code: str  # "not_member" or "rate_limited"
+    code: str  # "forbidden" (banned), "not_member" or "rate_limited"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def state_from_items(
     membership: Mapping[str, Any] | None,
     *,
     checks_membership: bool,
+    ban: Mapping[str, Any] | None = None,
 ) -> SendState:
     """A ``SendState`` from the deserialised items (None where the item does not exist)."""
     counter = counter or {}
@@ -90,6 +94,7 @@ def state_from_items(
         senders={str(user): int(count) for user, count in senders.items()},
         stored_ack=stored_ack(ref),
         member=(membership is not None) if checks_membership else None,
+        banned_until=int(ban.get("until", 0)) if ban else None,
     )
 
 
@@ -112,6 +117,10 @@ def decide(
     """
     if state.stored_ack is not None:
         return Replay(state.stored_ack)
+    if state.banned_until is not None and (
+        state.banned_until == 0 or state.banned_until > now_second
+    ):
+        return Refuse("forbidden")
     if state.member is False:
         return Refuse("not_member")
     senders = dict(state.senders) if state.window == now_second else {}
@@ -129,7 +138,7 @@ def after_lost_race(state: SendState, counter: Mapping[str, Any]) -> SendState:
     membership held in that transaction, and the next one checks them again anyway.
     """
     fresh = state_from_items(counter, None, None, checks_membership=False)
-    return replace(fresh, member=state.member)
+    return replace(fresh, member=state.member, banned_until=state.banned_until)
 
 
 class Part(enum.Enum):

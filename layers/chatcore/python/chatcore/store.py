@@ -16,14 +16,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chatcore.attachments import descriptors_from_item
 from chatcore.auth import Identity
+from chatcore.changes import history_entry
 from chatcore.errors import InternalError
 from chatcore.fanout import backoff_delay
 from chatcore.items import META, connection_key, ref_key, room_key
 from chatcore.items import from_item as _from_item
 from chatcore.items import to_item as _to_item
-from chatcore.protocol import message_event
 from chatcore.publisher import Publisher, StoredSend
 from chatcore.sending import stored_ack as _stored_ack
 
@@ -63,6 +62,10 @@ class ConnectionStore:
     def table(self) -> str:
         return self._table
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     # ---- connections --------------------------------------------------------------------
 
     def put_connection(
@@ -80,6 +83,12 @@ class ConnectionStore:
                     "name": identity.name,
                     "connectedAt": connected,
                     "expiresAt": int(now) + self._ttl,
+                    # The token's end, indexed by minute for the sweep (``chatcore.sessions``).
+                    **(
+                        {"tokenExp": identity.exp, "expiryBucket": f"EXP#{identity.exp // 60}"}
+                        if identity.exp is not None
+                        else {}
+                    ),
                 }
             ),
         )
@@ -316,6 +325,18 @@ class MessageLog:
         self._table = table
         self._retention = retention_days * 86400
 
+    @property
+    def table(self) -> str:
+        return self._table
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    @property
+    def retention_days(self) -> int:
+        return self._retention // 86400
+
     def latest_seq(self, room: str) -> int:
         answer = self._client.get_item(
             TableName=self._table,
@@ -412,16 +433,5 @@ class MessageLog:
 
     @staticmethod
     def _message(item: dict[str, Any]) -> dict[str, Any]:
-        message = message_event(
-            id=str(item["id"]),
-            room=str(item["room"]),
-            seq=int(item["seq"]),
-            from_=str(item["from"]),
-            name=str(item.get("name", item["from"])),
-            text=str(item["text"]),
-            ts=int(item["ts"]),
-            attachments=descriptors_from_item(item.get("attachments")),
-        )
-        if item.get("system"):
-            message["system"] = True  # a service's message (see Publisher.publish)
-        return message
+        # Edits, tombstones and reaction counts are kept on the item (``chatcore.changes``).
+        return history_entry(item)
