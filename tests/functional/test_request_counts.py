@@ -152,9 +152,9 @@ def test_a_send_with_attachments_reads_them_in_the_same_batch_and_keeps_them_in_
     assert lobby.reply("c-alice", body)["type"] == "ack"
     calls, wcu, check_rcu, rcu = wire.take()
     assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1}
-    # counter, message, ref (6) + one Update per attachment (2 each); the reads: counter, ref,
-    # membership and the two attachment items.
-    assert (wcu, check_rcu, rcu) == (10, 2, 5.0)
+    # counter, message, ref (6) + one Update per attachment (2 each); the reads: counter, ban,
+    # ref, membership and the two attachment items.
+    assert (wcu, check_rcu, rcu) == (10, 2, 6.0)
 
 
 def test_a_send_naming_someone_else_s_file_is_one_read(lobby: ChatHarness, wire: Wire) -> None:

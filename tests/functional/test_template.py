@@ -769,6 +769,7 @@ EXPECTED_ALARMS = {
     "ApiIntegrationErrorsAlarm",
     "ConnectionsThrottlingAlarm",
     "DeliveryLatencyAlarm",
+    "HttpFunctionErrorsAlarm",
     "HttpFunctionThrottlesAlarm",
     "HttpApiServerErrorsAlarm",
 }
@@ -823,7 +824,9 @@ def test_alarms_watch_the_failures_that_lose_or_delay_messages(
         return {d[0]["Value"]["Ref"] for ns, name, d in watched[alarm] if name == metric}
 
     # The authorizer's errors are refused tokens: alarming on them would page on every bad login.
-    assert functions_of("FunctionErrorsAlarm", "Errors") == set(FUNCTIONS) - {"AuthorizerFunction"}
+    errors = functions_of("FunctionErrorsAlarm", "Errors")
+    errors |= functions_of("HttpFunctionErrorsAlarm", "Errors")
+    assert errors == set(FUNCTIONS) - {"AuthorizerFunction"}
     throttles = functions_of("FunctionThrottlesAlarm", "Throttles")
     # At most 10 metrics per alarm: the HTTP API's functions are watched by their own.
     assert throttles | functions_of("HttpFunctionThrottlesAlarm", "Throttles") == set(FUNCTIONS)
