@@ -36,7 +36,8 @@ FRAME_UNIT_BYTES = 32 * 1024
 @pytest.fixture(scope="module")
 def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackThread]:
     log_path = tmp_path_factory.mktemp("batching-stack") / "stack.log"
-    options = SourceOptions(poll_interval=POLL, ttl_interval=0)
+    # Read the stream on a timer, not on each write, so one read finds several messages.
+    options = SourceOptions(poll_interval=POLL, ttl_interval=0, wake_on_write=False)
     with running_stack(
         CHAT_TEMPLATE, log_path, config=CHAT_CONFIG, source_options=options
     ) as running:
