@@ -17,6 +17,7 @@ of them. Benchmarks are never tests: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="fanout: sample the stack with py-spy during two extra messages (not in the figures)",
+        help="fanout / send: sample the stack with py-spy during two extra messages / as many "
+        "extra sends (not in the figures)",
     )
     parser.add_argument(
         "--join-concurrency",
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.monotonic() - started, 1),
             **info,
             **body,
+            # The machine is shared: how busy it was by the end of this benchmark.
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         }
         print(f"  -> {write_result(name, body)}")
 
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 connects=100 if args.quick else 500,
                 members=1000,
                 extra_args=stack_args,
+                profile=args.profile,
             )
             suffix = "".join(a.strip("-").replace("-", "_") + "-" for a in stack_args).rstrip("-")
             save("send" + (f"-{suffix}" if suffix else ""), body, started)

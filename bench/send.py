@@ -117,8 +117,9 @@ async def _sends(stack: StackProcess, count: int, timeout: float) -> dict[str, A
                 await _until(
                     ws, lambda e, r=room: e.get("type") == "joined" and e.get("room") == r, timeout
                 )
-        # One warm-up send: starts the stream consumer's worker, not part of the figures.
-        warm_up = await _one_send(sender, member, rooms[0], "warm-up", timeout)
+        # One warm-up send: starts the stream consumer's worker, not part of the figures. Refs are
+        # unique per run: the chat core answers a repeated ref with the first ack, sending nothing.
+        warm_up = await _one_send(sender, member, rooms[0], f"{tag}-warm-up", timeout)
         idle_before = _counts(stack)
         await asyncio.sleep(2.0)
         idle = _counts(stack) - idle_before
@@ -128,7 +129,7 @@ async def _sends(stack: StackProcess, count: int, timeout: float) -> dict[str, A
         began = time.monotonic()
         for i in range(count):
             room = rooms[i % len(rooms)]
-            ack_ms, delivery_ms = await _one_send(sender, member, room, f"s{i}", timeout)
+            ack_ms, delivery_ms = await _one_send(sender, member, room, f"{tag}-s{i}", timeout)
             acks.append(ack_ms)
             deliveries.append(delivery_ms)
         seconds = time.monotonic() - began
@@ -278,6 +279,7 @@ def run_send(
     query_repeats: int = 20,
     extra_args: list[str] | None = None,
     timeout: float = 30.0,
+    profile: bool = False,
 ) -> dict[str, Any]:
     log = RESULTS_DIR / "logs" / f"send-{int(time.time())}.log"
     with StackProcess(log_path=Path(log), extra_args=list(extra_args or [])) as stack:
@@ -287,6 +289,13 @@ def run_send(
         send = asyncio.run(_sends(stack, sends, timeout))
         cpu = cpu_delta(cpu_before, cpu_by_component(stack.pid))
         send["cpu_ms_per_send"] = {k: round(v * 1000 / sends, 1) for k, v in cpu.items() if v > 0}
+        if profile:
+            # py-spy over the whole tree during more sends of the same kind (not in the figures).
+            from bench.profile import ProfileRecorder
+
+            with ProfileRecorder(stack.pid, RESULTS_DIR / "profiles" / "send") as rec:
+                asyncio.run(_sends(stack, sends, timeout))
+            send["profile"] = rec.summary
         query = _members_query(stack, members, query_repeats)
         connect = asyncio.run(_connects(stack, connects, 32))
     return {

@@ -50,7 +50,7 @@ def install() -> None:
         return iter(modules())
 
     list_of_moto_modules._cached = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = list_of_moto_modules
 
 
 def wrap(app: Callable[..., Any]) -> Callable[..., Any]:
