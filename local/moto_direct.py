@@ -56,12 +56,14 @@ def install() -> None:
 def wrap(app: Callable[..., Any]) -> Callable[..., Any]:
     """A WSGI app answering DynamoDB's JSON protocol directly and the rest through ``app``."""
     from botocore.exceptions import ClientError
+
+    # Flask's Response, as convert_to_flask_response builds: its default type is text/html.
+    from flask import Response
     from moto import settings
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.moto_api import recorder
     from moto.moto_server.werkzeug_app import BackendRequest
-    from werkzeug.wrappers import Response
 
     handlers = {_TARGETS[0]: DynamoHandler, _TARGETS[1]: DynamoDBStreamsHandler}
 
