@@ -18,6 +18,7 @@ of them. Benchmarks are never tests: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="fanout: sample the stack with py-spy during two extra messages (not in the figures)",
+        help="fanout / send: sample the stack with py-spy during two extra messages / as many "
+        "extra sends (not in the figures)",
     )
     parser.add_argument(
         "--join-concurrency",
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.monotonic() - started, 1),
             **info,
             **body,
+            # The machine is shared: how busy it was by the end of this benchmark.
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         }
         print(f"  -> {write_result(name, body)}")
 
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 connects=100 if args.quick else 500,
                 members=1000,
                 extra_args=stack_args,
+                profile=args.profile,
             )
             suffix = "".join(a.strip("-").replace("-", "_") + "-" for a in stack_args).rstrip("-")
             save("send" + (f"-{suffix}" if suffix else ""), body, started)

@@ -74,6 +74,8 @@ class StackProcess:
             "0",
             "--https-port",
             "0",
+            "--http-port",
+            "0",
             "--log-level",
             self.log_level,
             # Benchmarks hold idle connections for minutes; API Gateway's 10 minutes could end

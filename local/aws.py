@@ -71,7 +71,12 @@ class SerialisedMotoServer:
             from local import moto_speedups
 
             moto_speedups.install()
-        app = DomainDispatcherApplication(create_backend_app)
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if speedups:
+            from local import moto_direct
+
+            moto_direct.install()
+            app = moto_direct.wrap(app)
         lock = threading.Lock()
         self.requests = RequestCounter()
         counted = self.requests.wrap(app)

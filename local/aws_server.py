@@ -37,8 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-speedups",
         action="store_true",
-        help="moto's own Query, projection and serialiser, and werkzeug's one request per "
-        "connection (local/moto_speedups.py, local/moto_http.py): to compare answers or speed",
+        help="moto's own Query, projection and serialiser, Flask for every request, and "
+        "werkzeug's one request per connection (local/moto_speedups.py, local/moto_direct.py, "
+        "local/moto_http.py): to compare answers or speed",
     )
     args = parser.parse_args(argv)
 

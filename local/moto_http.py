@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.exceptions import InternalServerError
 
 __all__ = ["KeepAliveHandler", "RequestCounter", "close_connections", "COUNTS_PATH", "WRITES_PATH"]
 
@@ -117,11 +118,13 @@ class KeepAliveHandler(MotoRequestHandler):
             # As werkzeug does: log it and answer 500, then close.
             self.close_connection = True
             self.server.log("error", f"Error on request:\n{traceback.format_exc()}")
+            # The same page werkzeug's own path answers (an unknown DynamoDB operation, say).
+            error = InternalServerError()
             self._send(
                 500,
                 "INTERNAL SERVER ERROR",
-                [("Content-Type", "text/plain")],
-                b"Internal Server Error",
+                error.get_headers(environ),
+                error.get_body(environ).encode(),
             )
             return
         code_text, _, reason = status[0].partition(" ") if status else ("500", "", "")

@@ -31,7 +31,7 @@ import functools
 import json
 from typing import Any
 
-__all__ = ["install", "plain_json"]
+__all__ = ["install", "in_shape_order", "plain_json"]
 
 # DynamoDB operations whose results are items, keys, counts and capacity: JSON as moto builds
 # them. Table descriptions carry timestamps and go through moto's serialiser.
@@ -274,4 +274,27 @@ def _fast_body(result: Any, context: Any) -> str | None:
         return None
     if not plain_json(result):
         return None
-    return json.dumps(result)
+    # moto's serialiser writes members in the output shape's order, not the handler's.
+    return json.dumps(in_shape_order(result, shape))
+
+
+def in_shape_order(value: Any, shape: Any) -> Any:
+    """``value`` with every structure's members in ``shape``'s order (as moto writes them)."""
+    kind = shape.type_name
+    if kind == "structure" and type(value) is dict:
+        if len(value) == 1:
+            # An AttributeValue ({"S": ...}) and other one-member structures: nothing to order
+            # at this level, and most hold a plain value (the common case, kept cheap).
+            ((k, v),) = value.items()
+            if k not in shape.members:
+                return {}
+            if type(v) in (str, int, float, bool):
+                return value
+            return {k: in_shape_order(v, shape.members[k])}
+        members = shape.members
+        return {k: in_shape_order(value[k], members[k]) for k in members if k in value}
+    if kind == "list" and type(value) is list:
+        return [in_shape_order(v, shape.member) for v in value]
+    if kind == "map" and type(value) is dict:
+        return {k: in_shape_order(v, shape.value) for k, v in value.items()}
+    return value

@@ -36,8 +36,11 @@ FRAME_UNIT_BYTES = 32 * 1024
 @pytest.fixture(scope="module")
 def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackThread]:
     log_path = tmp_path_factory.mktemp("batching-stack") / "stack.log"
-    # Read the stream on a timer, not on each write, so one read finds several messages.
-    options = SourceOptions(poll_interval=POLL, ttl_interval=0, wake_on_write=False)
+    # Streams read every POLL seconds and not woken by each write: the stack now keeps up with
+    # a few sends a second, so only a slow poller lets records pile up into batches.
+    options = SourceOptions(
+        poll_interval=POLL, idle_poll_interval=POLL, wake_on_write=False, ttl_interval=0
+    )
     with running_stack(
         CHAT_TEMPLATE, log_path, config=CHAT_CONFIG, source_options=options
     ) as running:

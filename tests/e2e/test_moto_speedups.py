@@ -354,3 +354,94 @@ def test_s3_objects_and_their_head_answer_as_moto_does() -> None:
             server.stop()
     assert answers[0] == answers[1]
     assert answers[0][:3] == (11, "text/plain", b"hello world")
+
+
+_AUTH = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+# Headers that differ from one answer to the next whatever the path: the time, moto's random
+# request id, and werkzeug's Connection: close on the path without keep-alive.
+_VARYING = {"date", "x-amzn-requestid", "connection"}
+
+RAW_REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
+    (
+        "DynamoDB_20120810.GetItem",
+        b'{"TableName": "t", "Key": {"pk": {"S": "ROOM#a"}, '
+        b'"sk": {"S": "CONN#001"}}, "ProjectionExpression": "sk, n, ok"}',
+        {},
+    ),
+    ("DynamoDB_20120810.GetItem", b'{"TableName": "missing", "Key": {"pk": {"S": "a"}}}', {}),
+    (
+        "DynamoDB_20120810.Query",
+        b'{"TableName": "t", "KeyConditionExpression": "pk = :p", '
+        b'"ExpressionAttributeValues": {":p": {"S": "ROOM#b"}}, "ProjectionExpression": "sk", '
+        b'"Limit": 3}',
+        {},
+    ),
+    ("DynamoDB_20120810.Query", b'{"TableName": "t", "KeyConditionExpression": "nope"}', {}),
+    (
+        "DynamoDB_20120810.UpdateItem",
+        b'{"TableName": "t", "Key": {"pk": {"S": "ROOM#z"}, '
+        b'"sk": {"S": "x"}}, "UpdateExpression": "ADD c :one", "ExpressionAttributeValues": '
+        b'{":one": {"N": "1"}}, "ReturnValues": "ALL_NEW"}',
+        {},
+    ),
+    (
+        "DynamoDB_20120810.PutItem",
+        b'{"TableName": "t", "Item": {"pk": {"S": "ROOM#z"}, '
+        b'"sk": {"S": "x"}}, "ConditionExpression": "attribute_not_exists(pk)"}',
+        {},
+    ),
+    ("DynamoDB_20120810.ListTables", b"{}", {}),
+    ("DynamoDB_20120810.NoSuchOperation", b"{}", {}),
+    ("DynamoDB_20120810.GetItem", b"{not json", {}),
+    ("DynamoDBStreams_20120810.ListStreams", b'{"TableName": "missing"}', {}),
+    (
+        "DynamoDBStreams_20120810.DescribeStream",
+        b'{"StreamArn": "arn:aws:dynamodb:us-east-1:'
+        b'123456789012:table/missing/stream/2026-01-01T00:00:00.000"}',
+        {},
+    ),
+    # A browser's request (Origin) goes through moto's Flask app on both servers.
+    ("DynamoDB_20120810.ListTables", b"{}", {"Origin": "http://localhost:3000"}),
+]
+
+
+def _raw(url: str, target: str, body: bytes, extra: dict[str, str]) -> Any:
+    host, port = url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {
+        "X-Amz-Target": target,
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": _AUTH,
+        **extra,
+    }
+    try:
+        conn.request("POST", "/", body=body, headers=headers)
+        response = conn.getresponse()
+        got = response.read()
+        kept = sorted(
+            (name.lower(), value)
+            for name, value in response.getheaders()
+            if name.lower() not in _VARYING
+        )
+        return response.status, kept, got
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "extra"), RAW_REQUESTS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_dynamodb_answers_are_byte_for_byte_those_of_moto_flask_app(
+    pair: tuple[Any, Any], target: str, body: bytes, extra: dict[str, str]
+) -> None:
+    # The fast server answers DynamoDB's JSON protocol without moto's Flask app
+    # (local/moto_direct.py): same status, headers and body as the plain server's.
+    fast, plain = pair
+    answers = [_raw(ddb.meta.endpoint_url, target, body, extra) for ddb in (fast, plain)]
+    assert answers[0] == answers[1]
+    status, headers, _ = answers[0]
+    assert status in (200, 400, 404, 500)
+    assert ("content-length", str(len(answers[0][2]))) in headers
