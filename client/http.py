@@ -158,6 +158,11 @@ class HttpClient:
     async def me(self) -> dict[str, Any]:
         return await self._call("GET", "/me")
 
+    async def rooms(self) -> list[dict[str, Any]]:
+        """The caller's rooms by name, ``[{room, seq, read, unread}]`` (the WebSocket ``rooms``)."""
+        body = await self._call("GET", "/me/rooms")
+        return list(body.get("rooms") or [])
+
     async def notify(
         self,
         payload: Any,

@@ -1,5 +1,5 @@
-"""The HTTP API routes (payload format 2.0): publish, history, members, me, notifications,
-user disconnects (the attachment routes are the attachments function's).
+"""The HTTP API routes (payload format 2.0): publish, history, members, me, my rooms,
+notifications, user disconnects (the attachment routes are the attachments function's).
 
 API Gateway has already matched the route and run the authorizer; the handler dispatches on the
 event's ``routeKey`` and answers with the 2.0 response (``statusCode``, headers, JSON body).

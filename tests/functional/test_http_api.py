@@ -22,6 +22,7 @@ PUBLISH = "POST /rooms/{room}/messages"
 HISTORY = "GET /rooms/{room}/messages"
 MEMBERS = "GET /rooms/{room}/members"
 ME = "GET /me"
+MY_ROOMS = "GET /me/rooms"
 NOTIFY = "POST /notifications"
 DISCONNECT = "POST /users/{user}/disconnect"
 
@@ -268,6 +269,37 @@ def test_me_gives_the_identity_private_rooms_and_open_connections(
     assert response.body["id"] == "alice"
     assert response.body["rooms"] == ["private:ops"]
     assert response.body["connections"] == ["c-alice-1", "c-alice-2"]
+
+
+@pytest.mark.parametrize("authorizer", ["lambda", "jwt"])
+def test_my_rooms_gives_unread_per_room_as_the_rooms_action_does(
+    chat: ChatHarness, authorizer: str
+) -> None:
+    join(chat, "c-alice", ALICE, "lobby")
+    assert chat.reply("c-alice", {"action": "join", "room": "general"})["type"] == "joined"
+    for i in range(3):
+        assert publish(chat, BOB, "lobby", {"text": f"m{i}"}).status == 201
+    response = chat.http(MY_ROOMS, ALICE, authorizer=authorizer)
+    assert response.status == 200
+    assert response.body == {
+        "rooms": [
+            {"room": "general", "seq": 0, "read": 0, "unread": 0},
+            {"room": "lobby", "seq": 3, "read": 0, "unread": 3},
+        ]
+    }
+    assert chat.reply("c-alice", {"action": "read", "room": "lobby", "seq": 2})["seq"] == 2
+    after = chat.http(MY_ROOMS, ALICE, authorizer=authorizer).body
+    assert after["rooms"][1] == {"room": "lobby", "seq": 3, "read": 2, "unread": 1}
+    # Exactly the WebSocket answer, and the markers outlive the socket.
+    assert after["rooms"] == chat.reply("c-alice", {"action": "rooms"})["rooms"]
+    chat.disconnect("c-alice")
+    assert chat.http(MY_ROOMS, ALICE, authorizer=authorizer).body == after
+
+
+def test_my_rooms_is_empty_for_a_user_who_joined_nothing(chat: ChatHarness) -> None:
+    join(chat, "c-alice", ALICE)
+    response = chat.http(MY_ROOMS, BOB)
+    assert (response.status, response.body) == (200, {"rooms": []})
 
 
 # ---- notifications ---------------------------------------------------------------------------

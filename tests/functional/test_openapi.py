@@ -157,18 +157,41 @@ def test_real_answers_fit_the_documented_schemas(chat: ChatHarness) -> None:
     publish, history = "POST /rooms/{room}/messages", "GET /rooms/{room}/messages"
     lobby = {"room": "lobby"}
     chat.connect("c-alice", ALICE)
+    ids = []
     for i in range(3):
         answer = chat.http(publish, ALICE, path=lobby, body={"text": f"m{i}", "ref": f"r{i}"})
         assert_documented(publish, answer, 201)
+        ids.append(answer.body["id"])
     page = chat.http(history, BOB, path=lobby, query={"limit": "2"})
     assert_documented(history, page, 200)
     assert page.body["next"] is not None
+    # Edited, reacted-to and deleted messages as history shows them.
+    changes = [
+        {"action": "edit", "room": "lobby", "id": ids[0], "text": "m0 fixed"},
+        {"action": "react", "room": "lobby", "id": ids[0], "emoji": "👍"},
+        {"action": "delete", "room": "lobby", "id": ids[1]},
+    ]
+    for frame in changes:
+        assert "code" not in chat.reply("c-alice", frame), frame
+    page = chat.http(history, BOB, path=lobby)
+    assert_documented(history, page, 200)
+    edited, tombstone, _plain = page.body["messages"]
+    assert (edited["version"], edited["reactions"]) == (1, {"👍": 1})
+    assert tombstone == {
+        "type": "message",
+        "id": ids[1],
+        "room": "lobby",
+        "seq": 2,
+        "deleted": True,
+    }
     assert_documented(history, chat.http(history, BOB, path={"room": "empty"}), 404)
     assert_documented(history, chat.http(history, BOB, path=lobby, query={"cursor": "x"}), 400)
     assert_documented(
         "GET /rooms/{room}/members", chat.http("GET /rooms/{room}/members", BOB, path=lobby), 200
     )
     assert_documented("GET /me", chat.http("GET /me", ALICE), 200)
+    assert chat.reply("c-alice", {"action": "join", "room": "lobby"})["type"] == "joined"
+    assert_documented("GET /me/rooms", chat.http("GET /me/rooms", ALICE), 200)
     for body, status in (({"text": ""}, 400), ({"text": "x" * 5000}, 413)):
         assert_documented(publish, chat.http(publish, ALICE, path=lobby, body=body), status)
     private = chat.http(publish, BOB, path={"room": "private:ops"}, body={"text": "x"})

@@ -231,7 +231,8 @@ def test_the_http_function_may_do_what_its_routes_do_and_no_more(cfn: dict[str, 
     connections = json.dumps({"Fn::GetAtt": ["ConnectionsTable", "Arn"]})
     # A publish is the WebSocket send's own path (BatchGetItem, then a transaction of the
     # counter Update and the message and ref Puts): a part of chat's MessagesTable actions,
-    # without the edits, reactions and bans only the WebSocket actions make.
+    # without the edits, reactions and bans only the WebSocket actions make. GET /me/rooms
+    # reads its rooms' counters with that same BatchGetItem: nothing more for it.
     assert http[messages] <= _table_actions(cfn, "ChatFunctionRole")[messages]
     assert http[messages] == {
         "dynamodb:GetItem",
@@ -241,7 +242,8 @@ def test_the_http_function_may_do_what_its_routes_do_and_no_more(cfn: dict[str, 
         "dynamodb:Query",
     }
     # No socket, so no membership read or ConditionCheck, and no budget item of its own: on the
-    # ConnectionsTable it only reads (members, /me, notification targets) and removes stale ids.
+    # ConnectionsTable it only reads (members, /me, the read markers of /me/rooms with one
+    # Query, notification targets) and removes stale ids. It never writes a read marker.
     assert http[connections] == {
         "dynamodb:GetItem",
         "dynamodb:Query",

@@ -213,6 +213,17 @@ async def test_members_notify_and_disconnect_user(server: tuple[str, Script]) ->
     )
 
 
+async def test_rooms_gives_the_list_with_unread_counts(server: tuple[str, Script]) -> None:
+    url, script = server
+    listed = [{"room": "lobby", "seq": 5, "read": 3, "unread": 2}]
+    script.queue("GET /me/rooms", 200, {"rooms": listed})
+    script.queue("GET /me/rooms", 200, {"rooms": []})
+    async with client(url) as api:
+        assert await api.rooms() == listed
+        assert await api.rooms() == []
+    assert [s.path for s in script.seen] == ["/me/rooms", "/me/rooms"]
+
+
 async def test_an_unreachable_server_is_a_connect_error_after_retries() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "ME",
     "MEMBERS",
+    "MY_ROOMS",
     "NOTIFY",
     "NOTIFY_SCOPE",
     "PUBLISH",
@@ -65,10 +66,11 @@ PUBLISH = "POST /rooms/{room}/messages"
 HISTORY = "GET /rooms/{room}/messages"
 MEMBERS = "GET /rooms/{room}/members"
 ME = "GET /me"
+MY_ROOMS = "GET /me/rooms"
 NOTIFY = "POST /notifications"
 DISCONNECT = "POST /users/{user}/disconnect"
 
-ROUTES = (PUBLISH, HISTORY, MEMBERS, ME, NOTIFY, DISCONNECT)
+ROUTES = (PUBLISH, HISTORY, MEMBERS, ME, MY_ROOMS, NOTIFY, DISCONNECT)
 
 PUBLISH_SCOPE = "chat/publish"
 NOTIFY_SCOPE = "chat/notify"

@@ -2,6 +2,7 @@
 
 ``HttpRoutes.handle`` takes one parsed request and returns the 2.0 response. History and members
 go through ``ChatService`` (the ``history`` and ``who`` actions, with their room rules);
+the room list through ``ReadMarkers.rooms`` (the ``rooms`` action's own answer);
 notifications through ``dispatch.deliver_notification`` like the notify function; a publish
 through :func:`publish_message`, the one seam to the send path. Every ``ChatError`` becomes
 ``{"code", "message"}`` with its status; anything unexpected is logged with its stack and
@@ -34,6 +35,7 @@ from chatcore.httpapi import (
     HISTORY,
     ME,
     MEMBERS,
+    MY_ROOMS,
     NOTIFY,
     PUBLISH,
     PUBLISH_SCOPE,
@@ -129,6 +131,7 @@ class HttpRoutes:
             HISTORY: self.history,
             MEMBERS: self.members,
             ME: self.me,
+            MY_ROOMS: self.my_rooms,
             NOTIFY: self.notify,
             DISCONNECT: self.disconnect,
         }
@@ -190,6 +193,12 @@ class HttpRoutes:
                 "connections": connections,
             },
         )
+
+    def my_rooms(self, request: HttpRequest, identity: Identity) -> dict[str, Any]:
+        # The WebSocket ``rooms`` action's list, from the same read: one Query of the caller's
+        # markers and one BatchGetItem of those rooms' counters, O(1) per room.
+        rooms = self._chat.actions.markers.rooms(identity.user_id)
+        return json_response(200, {"rooms": rooms})
 
     def notify(self, request: HttpRequest, identity: Identity) -> dict[str, Any]:
         json_body(request, max_bytes=MAX_PAYLOAD_BYTES)  # size and JSON, with the HTTP codes
