@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from bench.coldstart import format_table, run_coldstart
 
-            body = run_coldstart(repeats=args.repeats)
+            body = run_coldstart(repeats=args.repeats or 3)
             print(format_table(body))
             save("coldstart", body, started)
         except Exception as exc:  # noqa: BLE001
