@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from local.stack import LocalStack
 from local.testing import StackThread
+from tests.e2e.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ChatPage,
+    RunningStack,
+    chat_pages,
+    quiet_moto_requests,
+)
 from tests.e2e.harness import TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +110,27 @@ def disconnects(
         gateway = running.stack.gateway
         if gateway is not None:
             gateway.disconnect_listeners.remove(listener)
+
+
+# ---- the browser pages' fixtures: one Chromium per module, pages against the chat stack --------
+
+
+@pytest.fixture(scope="module")
+def stack(chat_stack: StackThread) -> Iterator[RunningStack]:
+    """The chat stack as the browser tests use it (moto's request log kept quiet)."""
+    with quiet_moto_requests():
+        yield RunningStack(chat_stack)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser, stack: RunningStack) -> Iterator[Callable[[], ChatPage]]:
+    with chat_pages(browser, stack.page_url) as make:
+        yield make

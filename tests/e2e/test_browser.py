@@ -14,18 +14,13 @@ from collections.abc import Callable, Iterator
 
 import jwt
 import pytest
-from playwright.sync_api import Browser, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import WebSocketRoute, expect
 
-from local.testing import StackThread
 from tests.e2e.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     ChatPage,
     LibraryUser,
     RunningStack,
-    chat_pages,
-    quiet_moto_requests,
     unique,
 )
 
@@ -33,26 +28,6 @@ pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=alert(1)>"
 HISTORY_PAGE = 50  # messages the page shows on joining a room (app.js)
-
-
-@pytest.fixture(scope="module")
-def stack(chat_stack: StackThread) -> Iterator[RunningStack]:
-    with quiet_moto_requests():
-        yield RunningStack(chat_stack)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def new_page(browser: Browser, stack: RunningStack) -> Iterator[Callable[[], ChatPage]]:
-    with chat_pages(browser, stack.page_url) as make:
-        yield make
 
 
 @pytest.fixture

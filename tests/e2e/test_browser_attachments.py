@@ -11,23 +11,19 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 from client.attachments import multipart_form
 from local.testing import StackThread
 from tests.e2e.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ChatPage,
     LibraryUser,
     RunningStack,
-    chat_pages,
-    quiet_moto_requests,
     unique,
 )
 from tests.e2e.harness import TIMEOUT
@@ -35,26 +31,6 @@ from tests.support.attachment_events import declare_event
 from tests.support.images import image_bytes
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def stack(chat_stack: StackThread) -> Iterator[RunningStack]:
-    with quiet_moto_requests():
-        yield RunningStack(chat_stack)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def new_page(browser: Browser, stack: RunningStack) -> Iterator[Callable[[], ChatPage]]:
-    with chat_pages(browser, stack.page_url) as make:
-        yield make
 
 
 def upload_image(chat_stack: StackThread, room: str, user: str, data: bytes) -> str:

@@ -17,18 +17,15 @@ from playwright.sync_api import WebSocket, expect
 from tests.e2e.browser_support import ChatPage, LibraryUser, unique
 from tests.e2e.test_browser import (  # noqa: F401  (fixtures)
     HISTORY_PAGE,
-    browser,
     library_user,
-    new_page,
     signed_in,
-    stack,
 )
 
 pytestmark = pytest.mark.browser
 
 
 def test_earlier_history_comes_over_the_http_api(
-    new_page: Callable[[], ChatPage],  # noqa: F811
+    new_page: Callable[[], ChatPage],
     library_user: Callable[..., LibraryUser],  # noqa: F811
 ) -> None:
     room = unique("scroll-")

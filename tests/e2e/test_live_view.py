@@ -14,35 +14,17 @@ from typing import Any
 
 import pytest
 import websockets
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from local.logs import LogRecord
-from local.testing import StackThread
 from tests.e2e.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT,
     LibraryUser,
     RunningStack,
-    quiet_moto_requests,
     unique,
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def stack(chat_stack: StackThread) -> Iterator[RunningStack]:
-    with quiet_moto_requests():
-        yield RunningStack(chat_stack)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
