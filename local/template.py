@@ -34,7 +34,13 @@ from local.model import (
     WebSocketApiSpec,
 )
 from local.physical import Naming
-from local.template_http import IMPLICIT_API, has_implicit_http_events, http_apis
+from local.template_http import (
+    IMPLICIT_API,
+    has_implicit_http_events,
+    http_apis,
+    of_api,
+    proxy_integration,
+)
 
 __all__ = [
     "LocalConfig",
@@ -549,14 +555,6 @@ def _attach_standalone_events(stack: Stack) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _of_api(stack: Stack, type_: str, api_id: str) -> list[Resource]:
-    return [
-        r
-        for r in stack.resources.values()
-        if r.type == type_ and r.properties.get("ApiId") == api_id
-    ]
-
-
 def _function_at(stack: Stack, resource: Resource, prop: str) -> str:
     uri = str(resource.properties.get(prop, ""))
     function = stack.function_by_arn(uri)
@@ -578,7 +576,7 @@ def _authorizer(stack: Stack, api_id: str, route: Resource) -> AuthorizerSpec | 
             route.logical_id, "AuthorizationType", f"{kind} is not emulated; use NONE or CUSTOM"
         )
     wanted = route.properties.get("AuthorizerId")
-    for resource in _of_api(stack, "AWS::ApiGatewayV2::Authorizer", api_id):
+    for resource in of_api(stack, "AWS::ApiGatewayV2::Authorizer", api_id):
         if resource.physical_id == wanted:
             if resource.properties.get("AuthorizerType") != "REQUEST":
                 raise TemplateError(
@@ -596,27 +594,9 @@ def _authorizer(stack: Stack, api_id: str, route: Resource) -> AuthorizerSpec | 
 
 
 def _route(stack: Stack, api_id: str, route: Resource, two_way: set[str]) -> RouteSpec:
-    target = route.properties.get("Target")
     function = None
-    if target is not None:
-        integration_id = str(target).removeprefix("integrations/")
-        matches = [
-            r
-            for r in _of_api(stack, "AWS::ApiGatewayV2::Integration", api_id)
-            if r.physical_id == integration_id
-        ]
-        if not matches:
-            raise TemplateError(
-                route.logical_id, "Target", f"{target!r} is not an integration of this API"
-            )
-        integration = matches[0]
-        kind = integration.properties.get("IntegrationType")
-        if kind != "AWS_PROXY":
-            raise TemplateError(
-                integration.logical_id,
-                "IntegrationType",
-                f"{kind} is not emulated; only AWS_PROXY Lambda integrations are",
-            )
+    integration = proxy_integration(stack, api_id, route)
+    if integration is not None:
         function = _function_at(stack, integration, "IntegrationUri")
     return RouteSpec(
         route_key=str(route.properties.get("RouteKey")),
@@ -650,17 +630,17 @@ def _websocket_api(stack: Stack, api: Resource) -> WebSocketApiSpec:
     api_id = api.physical_id
     two_way = {
         str(r.properties.get("RouteId"))
-        for r in _of_api(stack, "AWS::ApiGatewayV2::RouteResponse", api_id)
+        for r in of_api(stack, "AWS::ApiGatewayV2::RouteResponse", api_id)
     }
     routes: dict[str, RouteSpec] = {}
-    for resource in _of_api(stack, "AWS::ApiGatewayV2::Route", api_id):
+    for resource in of_api(stack, "AWS::ApiGatewayV2::Route", api_id):
         route = _route(stack, api_id, resource, two_way)
         if route.route_key in routes:
             raise TemplateError(
                 resource.logical_id, "RouteKey", f"{route.route_key!r} is declared twice"
             )
         routes[route.route_key] = route
-    stages = _of_api(stack, "AWS::ApiGatewayV2::Stage", api_id)
+    stages = of_api(stack, "AWS::ApiGatewayV2::Stage", api_id)
     if not stages:
         raise TemplateError(
             api.logical_id, "Stage", "no AWS::ApiGatewayV2::Stage for this API: nothing to serve"

@@ -387,12 +387,43 @@ def _sam_api(
 # --------------------------------------------------------------------------------------------------
 
 
-def _of_api(stack: Stack, type_: str, api_id: str) -> list[Resource]:
+def of_api(stack: Stack, type_: str, api_id: str) -> list[Resource]:
+    """The resources of one type that belong to one API (WebSocket or HTTP)."""
     return [
         r
         for r in stack.resources.values()
         if r.type == type_ and scalar_str(r.properties.get("ApiId", "")) == api_id
     ]
+
+
+def proxy_integration(stack: Stack, api_id: str, route: Resource) -> Resource | None:
+    """The AWS_PROXY integration a route's ``Target`` names (None: the route has no target).
+
+    Both API kinds emulate only Lambda proxy integrations; anything else is refused here, at
+    start-up, naming the resource and property.
+    """
+    target = route.properties.get("Target")
+    if target is None:
+        return None
+    integration_id = scalar_str(target).removeprefix("integrations/")
+    matches = [
+        r
+        for r in of_api(stack, "AWS::ApiGatewayV2::Integration", api_id)
+        if r.physical_id == integration_id
+    ]
+    if not matches:
+        raise TemplateError(
+            route.logical_id, "Target", f"{target!r} is not an integration of this API"
+        )
+    integration = matches[0]
+    kind = scalar_str(integration.properties.get("IntegrationType", ""))
+    if kind != "AWS_PROXY":
+        raise TemplateError(
+            integration.logical_id,
+            "IntegrationType",
+            f"{kind} is not emulated; only AWS_PROXY Lambda integrations are",
+        )
+    return integration
 
 
 def _v2_authorizer(stack: Stack, api_id: str, route: Resource) -> HttpAuthorizerSpec | None:
@@ -406,7 +437,7 @@ def _v2_authorizer(stack: Stack, api_id: str, route: Resource) -> HttpAuthorizer
             f"{kind} is not emulated; use NONE, JWT or CUSTOM",
         )
     wanted = scalar_str(route.properties.get("AuthorizerId", ""))
-    for resource in _of_api(stack, "AWS::ApiGatewayV2::Authorizer", api_id):
+    for resource in of_api(stack, "AWS::ApiGatewayV2::Authorizer", api_id):
         if resource.physical_id != wanted:
             continue
         props = resource.properties
@@ -454,29 +485,11 @@ def _v2_route(stack: Stack, api_id: str, route: Resource) -> HttpRouteSpec:
     key = _check_route_key(
         route.logical_id, "RouteKey", scalar_str(route.properties.get("RouteKey", ""))
     )
-    target = route.properties.get("Target")
     function = None
     timeout_ms = MAX_TIMEOUT_MS
-    if target is not None:
-        integration_id = scalar_str(target).removeprefix("integrations/")
-        matches = [
-            r
-            for r in _of_api(stack, "AWS::ApiGatewayV2::Integration", api_id)
-            if r.physical_id == integration_id
-        ]
-        if not matches:
-            raise TemplateError(
-                route.logical_id, "Target", f"{target!r} is not an integration of this API"
-            )
-        integration = matches[0]
+    integration = proxy_integration(stack, api_id, route)
+    if integration is not None:
         props = integration.properties
-        kind = scalar_str(props.get("IntegrationType", ""))
-        if kind != "AWS_PROXY":
-            raise TemplateError(
-                integration.logical_id,
-                "IntegrationType",
-                f"{kind} is not emulated; only AWS_PROXY Lambda integrations are",
-            )
         _payload_version(
             integration.logical_id, "PayloadFormatVersion", props.get("PayloadFormatVersion")
         )
@@ -514,7 +527,7 @@ def _v2_api(stack: Stack, api: Resource) -> HttpApiSpec:
         function = _function(stack, api.logical_id, "Target", props["Target"])
         routes.append(HttpRouteSpec(route_key=key, function=function))
         seen[key] = api.logical_id
-    for resource in _of_api(stack, "AWS::ApiGatewayV2::Route", api_id):
+    for resource in of_api(stack, "AWS::ApiGatewayV2::Route", api_id):
         route = _v2_route(stack, api_id, resource)
         if route.route_key in seen:
             raise TemplateError(
@@ -522,7 +535,7 @@ def _v2_api(stack: Stack, api: Resource) -> HttpApiSpec:
             )
         seen[route.route_key] = resource.logical_id
         routes.append(route)
-    stages = _of_api(stack, "AWS::ApiGatewayV2::Stage", api_id)
+    stages = of_api(stack, "AWS::ApiGatewayV2::Stage", api_id)
     stage: str | None = None
     stage_variables: dict[str, str] = {}
     default_throttle = None
